@@ -1,0 +1,187 @@
+
+/*
+ * Copyright (C) the ngx_ws authors
+ *
+ * The WebSocket protocol core: frame parser and relay scanner, UTF-8
+ * validator, close codes, handshake key math.  Plain C99, no nginx types,
+ * so that it can be unit-tested and fuzzed on its own.
+ */
+
+
+#ifndef _WS_CORE_H_INCLUDED_
+#define _WS_CORE_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define WS_OP_CONT                0x0
+#define WS_OP_TEXT                0x1
+#define WS_OP_BINARY              0x2
+#define WS_OP_CLOSE               0x8
+#define WS_OP_PING                0x9
+#define WS_OP_PONG                0xa
+
+#define WS_CLOSE_NORMAL           1000
+#define WS_CLOSE_GOING_AWAY       1001
+#define WS_CLOSE_PROTOCOL_ERROR   1002
+#define WS_CLOSE_NO_STATUS        1005
+#define WS_CLOSE_ABNORMAL         1006
+#define WS_CLOSE_INVALID_PAYLOAD  1007
+#define WS_CLOSE_POLICY           1008
+#define WS_CLOSE_TOO_BIG          1009
+#define WS_CLOSE_INTERNAL_ERROR   1011
+
+#define WS_MAX_CONTROL_PAYLOAD    125
+#define WS_MAX_HEADER             14
+/* room before a buffer's data for a generated fragment header */
+#define WS_HEADROOM               WS_MAX_HEADER
+/* the largest frame the proxy writes itself: a control frame */
+#define WS_MAX_CONTROL_FRAME      (WS_MAX_HEADER + WS_MAX_CONTROL_PAYLOAD)
+
+
+/* UTF-8 (RFC 3629): a DFA; 0 is "accept", WS_UTF8_REJECT is final */
+
+#define WS_UTF8_ACCEPT            0
+#define WS_UTF8_REJECT            12
+
+uint32_t ws_utf8_validate(uint32_t state, const unsigned char *p, size_t len);
+/* the same over masked bytes; "offset" is the payload offset of p[0] */
+uint32_t ws_utf8_validate_masked(uint32_t state, const unsigned char *p,
+    size_t len, const unsigned char key[4], uint64_t offset);
+
+
+/* close codes */
+
+/* a code that may appear in a close frame on the wire */
+int ws_close_code_valid(unsigned code);
+
+
+/* handshake */
+
+#define WS_ACCEPT_LEN             28
+
+/* 1 if "key" is base64 for exactly 16 bytes */
+int ws_key_valid(const unsigned char *key, size_t len);
+/* base64(SHA-1(key + GUID)) into out[WS_ACCEPT_LEN] */
+void ws_accept_key(const unsigned char *key, size_t len, unsigned char *out);
+/* 1 if the comma-separated HTTP list contains token (case-insensitive) */
+int ws_list_has_token(const unsigned char *list, size_t len,
+    const char *token);
+
+void ws_sha1(const unsigned char *data, size_t len, unsigned char out[20]);
+/* returns the encoded length, 4 * ((len + 2) / 3) */
+size_t ws_base64_encode(const unsigned char *src, size_t len,
+    unsigned char *dst);
+/* returns the decoded length, or (size_t) -1 on invalid input */
+size_t ws_base64_decode(const unsigned char *src, size_t len,
+    unsigned char *dst);
+
+
+/* frames */
+
+/* writes a frame header, returns its length (2..14) */
+size_t ws_frame_header(unsigned char *dst, unsigned fin, unsigned opcode,
+    uint64_t len, const unsigned char *mask);
+/* writes a whole close frame (masked if mask != NULL), returns its length */
+size_t ws_close_frame(unsigned char *dst, unsigned code,
+    const unsigned char *mask);
+
+
+/*
+ * A direction's buffer.  The relay moves bytes through it:
+ *
+ *   start      pos        fwd        scan       last       end
+ *     | sent    | to send  | held     | unparsed | free     |
+ *
+ * start - WS_HEADROOM must be valid memory: the scanner writes generated
+ * fragment headers there.
+ */
+
+typedef struct {
+    unsigned char   *start;
+    unsigned char   *pos;      /* first byte not yet sent */
+    unsigned char   *fwd;      /* end of the bytes cleared for sending */
+    unsigned char   *scan;     /* first byte not yet parsed */
+    unsigned char   *last;     /* end of received bytes */
+    unsigned char   *end;
+    unsigned char   *hold;     /* start of the held frame (or fragment) */
+} ws_buf_t;
+
+
+typedef enum {
+    WS_ST_HEADER = 0,
+    WS_ST_PAYLOAD,
+    WS_ST_DISCARD
+} ws_state_e;
+
+
+typedef struct {
+    /* configuration: set before the first ws_scan() */
+    uint64_t         max_frame;       /* 0: no limit */
+    uint64_t         max_message;     /* 0: no limit */
+    unsigned         from_client:1;   /* frames must be masked */
+    unsigned         validate_utf8:1;
+
+    /* set by the relay: forward nothing after the current frame */
+    unsigned         stop:1;
+    /* set by the relay: parse and validate, but forward nothing */
+    unsigned         drop:1;
+
+    /* frame being parsed */
+    unsigned         state:2;
+    unsigned         fin:1;
+    unsigned         opcode:4;
+    unsigned         masked:1;
+    unsigned         held:1;          /* not forwarded until complete */
+    unsigned         split:1;         /* being sent as fragments */
+    unsigned         chunks:1;        /* at least one fragment was sent */
+    unsigned         mid_frame:1;     /* output ends inside a frame */
+
+    unsigned         hdr_have;
+    unsigned         hdr_len;
+    unsigned char    hdr[WS_MAX_HEADER];
+    unsigned char    mask[4];
+    uint64_t         len;             /* payload length */
+    uint64_t         done;            /* payload bytes parsed */
+    uint64_t         chunk_off;       /* payload offset of the held chunk */
+
+    /* message */
+    unsigned         msg_opcode;      /* 0 outside a fragmented message */
+    uint64_t         msg_len;
+    uint32_t         utf8;
+
+    /* results */
+    unsigned         close_code;      /* of the close frame seen */
+    unsigned         error_code;      /* close code to answer a violation */
+    const char      *error;           /* what the violation was */
+    uint64_t         frames;          /* complete frames parsed */
+} ws_parser_t;
+
+
+#define WS_SCAN_OK       0    /* all parsed that could be; see b->fwd */
+#define WS_SCAN_CLOSE    1    /* a valid close frame ended the stream */
+#define WS_SCAN_ERROR    2    /* a violation: p->error, p->error_code */
+
+
+void ws_parser_init(ws_parser_t *p, int from_client, int validate_utf8,
+    uint64_t max_frame, uint64_t max_message);
+void ws_buf_reset(ws_buf_t *b);
+
+/*
+ * Parses [b->scan, b->last), validating every frame, and moves b->fwd to
+ * the end of what may be sent.  Call it again after bytes were received or
+ * sent (b->pos moved).  After WS_SCAN_CLOSE or WS_SCAN_ERROR the parser
+ * discards all further input (b->last is pulled back to b->fwd).
+ */
+int ws_scan(ws_parser_t *p, ws_buf_t *b);
+
+/* 1 if nothing cleared is unsent and the output is at a frame boundary */
+int ws_at_boundary(ws_parser_t *p, ws_buf_t *b);
+
+/* 1 if the buffer holds nothing: it may be freed */
+int ws_buf_empty(ws_buf_t *b);
+
+
+#endif /* _WS_CORE_H_INCLUDED_ */

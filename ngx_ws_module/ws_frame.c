@@ -1,0 +1,678 @@
+
+/*
+ * Copyright (C) the ngx_ws authors
+ *
+ * RFC 6455 frames: a streaming parser that validates every frame and a
+ * scanner that decides, in place, which bytes of a direction's buffer may
+ * be forwarded.  See docs/design.md, "The relay".
+ */
+
+
+#include <string.h>
+
+#include "ws_core.h"
+
+
+#define ws_is_control(op)  ((op) & 0x8)
+
+
+static int ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code,
+    const char *error);
+static int ws_header_byte(ws_parser_t *p, unsigned c);
+static int ws_frame_end(ws_parser_t *p, ws_buf_t *b);
+static void ws_clear(ws_parser_t *p, ws_buf_t *b, unsigned char *to);
+static void ws_drop(ws_parser_t *p, ws_buf_t *b);
+static void ws_make_room(ws_parser_t *p, ws_buf_t *b);
+static void ws_emit_chunk(ws_parser_t *p, ws_buf_t *b, unsigned fin);
+
+
+int
+ws_close_code_valid(unsigned code)
+{
+    if (code >= 1000 && code <= 1014) {
+        return code != 1004 && code != 1005 && code != 1006;
+    }
+
+    return code >= 3000 && code <= 4999;
+}
+
+
+static size_t
+ws_header_len(uint64_t len, int masked)
+{
+    size_t  n;
+
+    n = (len < 126) ? 2 : (len < 65536) ? 4 : 10;
+
+    return masked ? n + 4 : n;
+}
+
+
+size_t
+ws_frame_header(unsigned char *dst, unsigned fin, unsigned opcode,
+    uint64_t len, const unsigned char *mask)
+{
+    size_t         n;
+    unsigned       i;
+    unsigned char  m;
+
+    dst[0] = (unsigned char) ((fin ? 0x80 : 0) | (opcode & 0x0f));
+    m = mask ? 0x80 : 0;
+
+    if (len < 126) {
+        dst[1] = (unsigned char) (m | len);
+        n = 2;
+
+    } else if (len < 65536) {
+        dst[1] = (unsigned char) (m | 126);
+        dst[2] = (unsigned char) (len >> 8);
+        dst[3] = (unsigned char) len;
+        n = 4;
+
+    } else {
+        dst[1] = (unsigned char) (m | 127);
+
+        for (i = 0; i < 8; i++) {
+            dst[2 + i] = (unsigned char) (len >> (56 - 8 * i));
+        }
+
+        n = 10;
+    }
+
+    if (mask) {
+        memcpy(dst + n, mask, 4);
+        n += 4;
+    }
+
+    return n;
+}
+
+
+size_t
+ws_close_frame(unsigned char *dst, unsigned code, const unsigned char *mask)
+{
+    size_t  n;
+
+    n = ws_frame_header(dst, 1, WS_OP_CLOSE, 2, mask);
+
+    dst[n] = (unsigned char) (code >> 8);
+    dst[n + 1] = (unsigned char) code;
+
+    if (mask) {
+        dst[n] ^= mask[0];
+        dst[n + 1] ^= mask[1];
+    }
+
+    return n + 2;
+}
+
+
+void
+ws_parser_init(ws_parser_t *p, int from_client, int validate_utf8,
+    uint64_t max_frame, uint64_t max_message)
+{
+    memset(p, 0, sizeof(ws_parser_t));
+
+    p->from_client = from_client ? 1 : 0;
+    p->validate_utf8 = validate_utf8 ? 1 : 0;
+    p->max_frame = max_frame;
+    p->max_message = max_message;
+    p->state = WS_ST_HEADER;
+}
+
+
+void
+ws_buf_reset(ws_buf_t *b)
+{
+    b->pos = b->start;
+    b->fwd = b->start;
+    b->scan = b->start;
+    b->last = b->start;
+    b->hold = b->start;
+}
+
+
+int
+ws_buf_empty(ws_buf_t *b)
+{
+    return b->pos == b->last;
+}
+
+
+int
+ws_at_boundary(ws_parser_t *p, ws_buf_t *b)
+{
+    return b->pos == b->fwd && !p->mid_frame;
+}
+
+
+int
+ws_scan(ws_parser_t *p, ws_buf_t *b)
+{
+    int        rc, text;
+    size_t     avail;
+    uint64_t   rest;
+    uint32_t   st;
+
+    for ( ;; ) {
+
+        if (p->state == WS_ST_DISCARD) {
+            b->last = b->fwd;
+            b->scan = b->fwd;
+            b->hold = b->fwd;
+            return WS_SCAN_OK;
+        }
+
+        if (p->stop && !p->mid_frame) {
+
+            /* at a frame boundary of the output: forward nothing more */
+
+            p->stop = 0;
+            p->drop = 1;
+
+            if (p->state == WS_ST_PAYLOAD && !ws_is_control(p->opcode)) {
+                p->held = 0;
+            }
+        }
+
+        ws_drop(p, b);
+
+        if (p->state == WS_ST_HEADER) {
+
+            if (b->scan == b->last) {
+                break;
+            }
+
+            if (p->hdr_have == 0) {
+                b->hold = b->scan;
+            }
+
+            while (b->scan < b->last) {
+                rc = ws_header_byte(p, *b->scan++);
+
+                if (rc == WS_SCAN_ERROR) {
+                    return ws_fail(p, b, p->error_code, p->error);
+                }
+
+                if (p->hdr_have == p->hdr_len) {
+                    break;
+                }
+            }
+
+            if (p->hdr_have < p->hdr_len || p->hdr_len == 0) {
+                break;
+            }
+
+            /* the header is complete and valid */
+
+            p->state = WS_ST_PAYLOAD;
+            p->done = 0;
+            p->chunk_off = 0;
+            p->split = 0;
+            p->chunks = 0;
+
+            if (!ws_is_control(p->opcode)) {
+                if (p->opcode != WS_OP_CONT) {
+                    p->msg_opcode = p->opcode;
+                    p->msg_len = 0;
+                    p->utf8 = WS_UTF8_ACCEPT;
+                }
+
+                p->msg_len += p->len;
+            }
+
+            text = (p->msg_opcode == WS_OP_TEXT && p->validate_utf8);
+
+            if (ws_is_control(p->opcode)) {
+                p->held = 1;
+
+            } else {
+                p->held = (text && !p->drop);
+            }
+
+            if (!p->held) {
+                ws_clear(p, b, b->scan);
+                p->mid_frame = (p->len != 0 && !p->drop);
+            }
+        }
+
+        /* WS_ST_PAYLOAD */
+
+        rest = p->len - p->done;
+        avail = (size_t) (b->last - b->scan);
+
+        if ((uint64_t) avail > rest) {
+            avail = (size_t) rest;
+        }
+
+        if (avail) {
+
+            if (!ws_is_control(p->opcode)
+                && p->msg_opcode == WS_OP_TEXT && p->validate_utf8)
+            {
+                if (p->masked) {
+                    st = ws_utf8_validate_masked(p->utf8, b->scan, avail,
+                                                 p->mask, p->done);
+                } else {
+                    st = ws_utf8_validate(p->utf8, b->scan, avail);
+                }
+
+                if (st == WS_UTF8_REJECT) {
+                    return ws_fail(p, b, WS_CLOSE_INVALID_PAYLOAD,
+                                   "invalid UTF-8 in text message");
+                }
+
+                p->utf8 = st;
+            }
+
+            b->scan += avail;
+            p->done += avail;
+
+            if (!p->held) {
+                ws_clear(p, b, b->scan);
+            }
+        }
+
+        if (p->done < p->len) {
+            break;
+        }
+
+        /* the frame is complete */
+
+        if (p->held && p->split && b->pos != b->hold) {
+            /* the previous fragment is still being sent */
+            return WS_SCAN_OK;
+        }
+
+        rc = ws_frame_end(p, b);
+
+        if (rc == WS_SCAN_ERROR) {
+            return ws_fail(p, b, p->error_code, p->error);
+        }
+
+        if (p->held) {
+            if (p->split) {
+                ws_emit_chunk(p, b, p->fin);
+
+            } else {
+                ws_clear(p, b, b->scan);
+            }
+        }
+
+        if (!p->drop) {
+            p->frames++;
+        }
+
+        p->mid_frame = 0;
+        p->held = 0;
+        p->split = 0;
+        p->state = WS_ST_HEADER;
+        p->hdr_have = 0;
+        p->hdr_len = 0;
+        b->hold = b->scan;
+
+        if (rc == WS_SCAN_CLOSE) {
+            ws_drop(p, b);
+            p->state = WS_ST_DISCARD;
+            b->last = b->scan = b->hold = b->fwd;
+            return WS_SCAN_CLOSE;
+        }
+    }
+
+    ws_make_room(p, b);
+    ws_drop(p, b);
+
+    return WS_SCAN_OK;
+}
+
+
+static int
+ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
+{
+    p->error_code = code;
+    p->error = error;
+    p->state = WS_ST_DISCARD;
+
+    /* nothing of the offending frame, nor after it, is forwarded */
+
+    b->last = b->fwd;
+    b->scan = b->fwd;
+    b->hold = b->fwd;
+
+    return WS_SCAN_ERROR;
+}
+
+
+static int
+ws_header_byte(ws_parser_t *p, unsigned c)
+{
+    unsigned  n, op, i;
+    uint64_t  len;
+
+    n = p->hdr_have++;
+    p->hdr[n] = (unsigned char) c;
+
+    if (n == 0) {
+        p->hdr_len = 0;
+
+        if (c & 0x70) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "reserved bits set";
+            return WS_SCAN_ERROR;
+        }
+
+        op = c & 0x0f;
+        p->fin = (c >> 7) & 1;
+        p->opcode = op;
+
+        if ((op > WS_OP_BINARY && op < WS_OP_CLOSE) || op > WS_OP_PONG) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "unknown opcode";
+            return WS_SCAN_ERROR;
+        }
+
+        if (ws_is_control(op)) {
+            if (!p->fin) {
+                p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+                p->error = "fragmented control frame";
+                return WS_SCAN_ERROR;
+            }
+
+        } else if (op == WS_OP_CONT) {
+            if (p->msg_opcode == 0) {
+                p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+                p->error = "unexpected continuation frame";
+                return WS_SCAN_ERROR;
+            }
+
+        } else if (p->msg_opcode != 0) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "data frame inside fragmented message";
+            return WS_SCAN_ERROR;
+        }
+
+        return WS_SCAN_OK;
+    }
+
+    if (n == 1) {
+        p->masked = (c >> 7) & 1;
+
+        if (p->from_client && !p->masked) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "unmasked frame";
+            return WS_SCAN_ERROR;
+        }
+
+        if (!p->from_client && p->masked) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "masked frame";
+            return WS_SCAN_ERROR;
+        }
+
+        c &= 0x7f;
+
+        if (ws_is_control(p->opcode) && c > WS_MAX_CONTROL_PAYLOAD) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "control frame too long";
+            return WS_SCAN_ERROR;
+        }
+
+        p->hdr_len = 2 + (c == 126 ? 2 : c == 127 ? 8 : 0)
+                     + (p->masked ? 4 : 0);
+        p->len = c;
+
+        if (c < 126) {
+            goto length_known;
+        }
+
+        return WS_SCAN_OK;
+    }
+
+    if ((p->hdr[1] & 0x7f) == 126 && n == 3) {
+        len = (uint64_t) p->hdr[2] << 8 | p->hdr[3];
+
+        if (len < 126) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "non-minimal payload length";
+            return WS_SCAN_ERROR;
+        }
+
+        p->len = len;
+        goto length_known;
+    }
+
+    if ((p->hdr[1] & 0x7f) == 127 && n == 9) {
+        if (p->hdr[2] & 0x80) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "invalid payload length";
+            return WS_SCAN_ERROR;
+        }
+
+        len = 0;
+
+        for (i = 2; i < 10; i++) {
+            len = len << 8 | p->hdr[i];
+        }
+
+        if (len < 65536) {
+            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+            p->error = "non-minimal payload length";
+            return WS_SCAN_ERROR;
+        }
+
+        p->len = len;
+        goto length_known;
+    }
+
+    if (p->masked && n >= p->hdr_len - 4) {
+        p->mask[n - (p->hdr_len - 4)] = (unsigned char) c;
+    }
+
+    return WS_SCAN_OK;
+
+length_known:
+
+    if (p->max_frame && p->len > p->max_frame) {
+        p->error_code = WS_CLOSE_TOO_BIG;
+        p->error = "frame too big";
+        return WS_SCAN_ERROR;
+    }
+
+    if (!ws_is_control(p->opcode) && p->max_message) {
+        len = (p->opcode == WS_OP_CONT) ? p->msg_len : 0;
+
+        if (p->len > p->max_message || len > p->max_message - p->len) {
+            p->error_code = WS_CLOSE_TOO_BIG;
+            p->error = "message too big";
+            return WS_SCAN_ERROR;
+        }
+    }
+
+    return WS_SCAN_OK;
+}
+
+
+static int
+ws_frame_end(ws_parser_t *p, ws_buf_t *b)
+{
+    unsigned              code, i;
+    uint32_t              st;
+    unsigned char         pl[WS_MAX_CONTROL_PAYLOAD];
+    const unsigned char  *payload;
+
+    if (!ws_is_control(p->opcode)) {
+
+        if (p->fin) {
+            if (p->msg_opcode == WS_OP_TEXT && p->validate_utf8
+                && p->utf8 != WS_UTF8_ACCEPT)
+            {
+                p->error_code = WS_CLOSE_INVALID_PAYLOAD;
+                p->error = "invalid UTF-8 in text message";
+                return WS_SCAN_ERROR;
+            }
+
+            p->msg_opcode = 0;
+        }
+
+        return WS_SCAN_OK;
+    }
+
+    if (p->opcode != WS_OP_CLOSE) {
+        return WS_SCAN_OK;
+    }
+
+    /* a held control frame is contiguous: [b->scan - len, b->scan) */
+
+    payload = b->scan - p->len;
+
+    for (i = 0; i < p->len; i++) {
+        pl[i] = p->masked ? payload[i] ^ p->mask[i & 3] : payload[i];
+    }
+
+    if (p->len == 0) {
+        p->close_code = WS_CLOSE_NO_STATUS;
+        return WS_SCAN_CLOSE;
+    }
+
+    if (p->len == 1) {
+        p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+        p->error = "invalid close frame payload";
+        return WS_SCAN_ERROR;
+    }
+
+    code = (unsigned) pl[0] << 8 | pl[1];
+
+    if (!ws_close_code_valid(code)) {
+        p->error_code = WS_CLOSE_PROTOCOL_ERROR;
+        p->error = "invalid close code";
+        return WS_SCAN_ERROR;
+    }
+
+    st = ws_utf8_validate(WS_UTF8_ACCEPT, pl + 2, (size_t) p->len - 2);
+
+    if (st != WS_UTF8_ACCEPT) {
+        p->error_code = WS_CLOSE_INVALID_PAYLOAD;
+        p->error = "invalid UTF-8 in close reason";
+        return WS_SCAN_ERROR;
+    }
+
+    p->close_code = code;
+
+    return WS_SCAN_CLOSE;
+}
+
+
+static void
+ws_clear(ws_parser_t *p, ws_buf_t *b, unsigned char *to)
+{
+    if (!p->drop) {
+        b->fwd = to;
+    }
+}
+
+
+static void
+ws_drop(ws_parser_t *p, ws_buf_t *b)
+{
+    unsigned char  *to;
+
+    /*
+     * In drop mode parsed bytes are thrown away as soon as nothing cleared
+     * before them is waiting to be sent; a held control frame stays whole.
+     */
+
+    if (!p->drop || b->pos != b->fwd) {
+        return;
+    }
+
+    if ((p->state == WS_ST_PAYLOAD && p->held)
+        || (p->state == WS_ST_HEADER && p->hdr_have))
+    {
+        to = b->hold;
+
+    } else {
+        to = b->scan;
+    }
+
+    b->pos = to;
+    b->fwd = to;
+
+    if (b->pos == b->last) {
+        ws_buf_reset(b);
+    }
+}
+
+
+static void
+ws_make_room(ws_parser_t *p, ws_buf_t *b)
+{
+    size_t  n;
+
+    if (b->last != b->end || b->pos != b->hold || b->fwd != b->hold
+        || p->state == WS_ST_DISCARD)
+    {
+        return;
+    }
+
+    if (p->state == WS_ST_PAYLOAD && p->held && !ws_is_control(p->opcode)
+        && p->done > p->chunk_off)
+    {
+        /* a text frame larger than the free space: send a fragment */
+        ws_emit_chunk(p, b, 0);
+        return;
+    }
+
+    if (b->hold == b->start || b->hold == b->last) {
+        return;
+    }
+
+    /* a partial header or control frame: at most WS_MAX_CONTROL_FRAME */
+
+    n = (size_t) (b->last - b->hold);
+    memmove(b->start, b->hold, n);
+
+    b->pos = b->start;
+    b->fwd = b->start;
+    b->scan = b->start + (b->scan - b->hold);
+    b->last = b->start + n;
+    b->hold = b->start;
+}
+
+
+static void
+ws_emit_chunk(ws_parser_t *p, ws_buf_t *b, unsigned fin)
+{
+    size_t          n;
+    unsigned        i, opcode;
+    uint64_t        len;
+    unsigned char  *payload, key[4];
+
+    /*
+     * Sends [payload, scan) as a frame of its own, with a generated header
+     * written just before the payload: over the original header for the
+     * first fragment (a shorter length never needs a longer header), in
+     * the buffer's headroom or in already sent bytes otherwise.  A client
+     * frame keeps its mask key rotated by the payload offset, so the
+     * payload bytes go out unchanged.
+     */
+
+    payload = p->chunks ? b->hold : b->hold + p->hdr_len;
+    len = (uint64_t) (b->scan - payload);
+    opcode = p->chunks ? WS_OP_CONT : p->opcode;
+
+    for (i = 0; i < 4; i++) {
+        key[i] = p->mask[(p->chunk_off + i) & 3];
+    }
+
+    n = ws_header_len(len, p->masked);
+
+    b->pos = payload - n;
+    (void) ws_frame_header(b->pos, fin, opcode, len, p->masked ? key : NULL);
+
+    b->fwd = b->scan;
+    b->hold = b->scan;
+
+    p->split = 1;
+    p->chunks = 1;
+    p->chunk_off = p->done;
+}
