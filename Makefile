@@ -71,8 +71,8 @@ deps:
 module:
 	scripts/build-module.sh $(BUILD)
 
-module-asan:
-	scripts/build-module.sh --asan $(ASAN_BUILD)
+module-asan: module
+	scripts/build-module.sh --asan $(ASAN_BUILD) $(BUILD)
 
 # ---------------------------------------------------------------- unit tests
 

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Build ngx_http_ws_module.so as a dynamic nginx module.
 #
-#   scripts/build-module.sh [--asan] BUILD_DIR
+#   scripts/build-module.sh BUILD_DIR
+#   scripts/build-module.sh --asan BUILD_DIR PLAIN_BUILD_DIR
+#
+# --asan builds the module with AddressSanitizer and UndefinedBehaviorSanitizer,
+# to be loaded into an nginx that is not sanitized (nginx's own code is not
+# UBSan-clean) with libasan and libubsan preloaded: Debian's /usr/sbin/nginx,
+# or for a full source tree the binary of PLAIN_BUILD_DIR (build it first).
 #
 # Environment:
 #   NGINX_SRC       nginx tree to build against (default /usr/share/nginx/src).
@@ -25,8 +31,15 @@ set -euo pipefail
 die() { echo "build-module: $*" >&2; exit 1; }
 
 asan=0
-if [ "${1:-}" = "--asan" ]; then asan=1; shift; fi
-[ $# -eq 1 ] || die "usage: $0 [--asan] BUILD_DIR"
+plain_dir=""
+if [ "${1:-}" = "--asan" ]; then
+    asan=1
+    shift
+    [ $# -eq 2 ] || die "usage: $0 --asan BUILD_DIR PLAIN_BUILD_DIR"
+    plain_dir="$2"
+else
+    [ $# -eq 1 ] || die "usage: $0 BUILD_DIR"
+fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -55,7 +68,11 @@ flags=()
 if [ -f "$nginx_src/src/core/nginx.c" ]; then
     mode=full
     flags=(--with-compat --with-http_ssl_module --with-threads)
-    make_target=build              # the nginx binary and the module
+    if [ "$asan" = 1 ]; then
+        make_target=modules        # loaded into the plain build's nginx
+    else
+        make_target=build          # the nginx binary and the module
+    fi
 else
     mode=debian
     [ -f "$nginx_src/conf_flags" ] || die "$nginx_src is neither a full nginx source tree nor Debian's nginx-dev tree (no conf_flags)"
@@ -110,7 +127,13 @@ if ! cmp -s "$so" "$build_dir/$module_name.so"; then
     mv -f "$build_dir/$module_name.so.tmp" "$build_dir/$module_name.so"
 fi
 
-if [ "$mode" = full ]; then
+if [ "$mode" = full ] && [ "$asan" = 1 ]; then
+    case "$plain_dir" in /*) ;; *) plain_dir="$root/$plain_dir" ;; esac
+    nginx_bin="$plain_dir/nginx-src/objs/nginx"
+    if [ ! -x "$nginx_bin" ] || ! grep -qxF "src=$nginx_src" "$plain_dir/configure.args" 2>/dev/null; then
+        die "no nginx binary built from $nginx_src in $plain_dir: build it first ('make module')"
+    fi
+elif [ "$mode" = full ]; then
     nginx_bin="$tree/objs/nginx"
 else
     nginx_bin=/usr/sbin/nginx
