@@ -134,6 +134,7 @@ static uint64_t        errors;
 static uint64_t        sent_total;
 static uint64_t        done_total;
 
+static int             kicked;        /* echo traffic started */
 static uint64_t        t_begin;       /* all connections open */
 static uint64_t        t_from;        /* measuring window */
 static uint64_t        t_to;
@@ -507,7 +508,10 @@ wsb_message_done(wsb_conn_t *c, uint64_t now)
     lat = now - c->fifo[c->fhead].sent;
     c->fhead = (c->fhead + 1) % cf.depth;
     c->fcount--;
-    done_total++;
+
+    if (cf.mode == WSB_MODE_ECHO) {
+        done_total++;
+    }
 
     if (cf.mode == WSB_MODE_ECHO) {
         if (now >= t_from && now < t_to) {
@@ -842,6 +846,8 @@ wsb_conn_close(wsb_conn_t *c, int failure)
         now = wsb_now_ns();
 
         if (!failure && c->state == WSB_ST_EOF) {
+            done_total++;
+
             if (t_from && now >= t_from && now < t_to) {
                 window_msgs++;
                 wsb_hist_add(&hist, now - c->started);
@@ -849,6 +855,11 @@ wsb_conn_close(wsb_conn_t *c, int failure)
 
         } else {
             failed++;
+
+            if (failed <= 5) {
+                fprintf(stderr, "wsbench: handshake cycle failed in state "
+                        "%d\n", c->state);
+            }
         }
 
         wsb_new_cycle(c);
@@ -858,8 +869,7 @@ wsb_conn_close(wsb_conn_t *c, int failure)
     /* echo: a lost connection is an error */
 
     if (!quit) {
-        errors++;
-        fprintf(stderr, "wsbench: connection %u lost\n", c->slot);
+        wsb_error(c, "connection lost");
     }
 
     if (live == 0) {
@@ -1036,24 +1046,25 @@ wsb_report(uint64_t now)
     if (cf.mode == WSB_MODE_HS) {
         printf("RESULT mode=handshake conns=%u size=%zu duration=%.3f "
                "handshakes=%llu hs_per_s=%.1f p50_us=%.1f p99_us=%.1f "
-               "p999_us=%.1f failed=%llu errors=%llu\n",
+               "p999_us=%.1f failed=%llu errors=%llu total=%llu\n",
                cf.conns, cf.size, secs, (unsigned long long) window_msgs,
                window_msgs / secs, wsb_hist_pct(&hist, 50) / 1e3,
                wsb_hist_pct(&hist, 99) / 1e3,
                wsb_hist_pct(&hist, 99.9) / 1e3,
-               (unsigned long long) failed, (unsigned long long) errors);
+               (unsigned long long) failed, (unsigned long long) errors,
+               (unsigned long long) done_total);
         return;
     }
 
     printf("RESULT mode=echo conns=%u size=%zu depth=%u duration=%.3f "
            "msgs=%llu msg_per_s=%.1f mb_per_s=%.2f p50_us=%.1f p99_us=%.1f "
-           "p999_us=%.1f max_us=%.1f errors=%llu\n",
+           "p999_us=%.1f max_us=%.1f errors=%llu total=%llu\n",
            cf.conns, cf.size, cf.depth, secs,
            (unsigned long long) window_msgs, window_msgs / secs,
            window_msgs * (double) cf.size / secs / 1e6,
            wsb_hist_pct(&hist, 50) / 1e3, wsb_hist_pct(&hist, 99) / 1e3,
            wsb_hist_pct(&hist, 99.9) / 1e3, hist.max / 1e3,
-           (unsigned long long) errors);
+           (unsigned long long) errors, (unsigned long long) done_total);
 }
 
 
@@ -1323,9 +1334,9 @@ main(int argc, char **argv)
 
         now = wsb_now_ns();
 
-        if (cf.mode == WSB_MODE_ECHO && t_begin && opened == cf.conns
-            && sent_total == 0)
-        {
+        if (cf.mode == WSB_MODE_ECHO && t_begin && !kicked) {
+            kicked = 1;
+
             for (u = 0; u < cf.conns; u++) {
                 wsb_fill(conns[u], now);
 

@@ -1,0 +1,1407 @@
+#!/usr/bin/python3
+"""Runs the ngx_ws benchmark: the same workloads against the echo backend
+directly, stock nginx (proxy_pass), ngx_ws (ws_pass), HAProxy, a Lua relay
+on nginx and a Node.js relay; prints one table, writes
+results/latest.json and results/latest.svg and updates README.md.
+
+Started by run.sh, which installs what is missing and builds the tools.
+Settings are environment variables, described in README.md.
+"""
+
+import atexit
+import datetime
+import json
+import os
+import platform
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+BUILD = os.path.join(BENCH, 'build')
+RUN = os.path.join(BUILD, 'run')
+RESULTS = os.path.join(BENCH, 'results')
+RAW = os.path.join(RESULTS, 'raw')
+WSBENCH = os.path.join(BUILD, 'wsbench')
+WSECHO = os.path.join(BUILD, 'wsecho')
+
+PROXY_CPU = '0'
+LOAD_CPU = '1'
+
+BACKEND_PORT = 19000
+BIG_BACKEND_PORT = 19200
+BIG_PORT = 19300
+
+TARGETS = ['direct', 'nginx', 'ngx_ws', 'haproxy', 'lua', 'node']
+LABELS = {
+    'direct': 'backend direct',
+    'nginx': 'stock nginx',
+    'ngx_ws': 'ngx_ws',
+    'haproxy': 'HAProxy',
+    'lua': 'Lua relay',
+    'node': 'Node ws relay',
+}
+COLORS = {
+    'direct': '#9e9e9e',
+    'nginx': '#4c72b0',
+    'ngx_ws': '#dd8452',
+    'haproxy': '#55a868',
+    'lua': '#8172b3',
+    'node': '#c44e52',
+}
+
+
+def env_num(name, default, cast=float):
+    v = os.environ.get(name, '')
+    return cast(v) if v.strip() else default
+
+
+QUICK = os.environ.get('BENCH_QUICK', '') not in ('', '0')
+
+CFG = {
+    'quick': QUICK,
+    'repeat': env_num('REPEAT', 1 if QUICK else 3, int),
+    'duration': env_num('BENCH_DURATION', 1.0 if QUICK else 5.0),
+    'warmup': env_num('BENCH_WARMUP', 0.3 if QUICK else 1.0),
+    'idle': env_num('BENCH_IDLE', 1000 if QUICK else 9900, int),
+    'idle_big': env_num('BENCH_IDLE_BIG', 10000 if QUICK else 100000, int),
+    'big_repeat': env_num('BENCH_BIG_REPEAT', 1, int),
+    'hs_conns': env_num('BENCH_HS_CONNS', 50, int),
+    'frame': os.environ.get('BENCH_FRAME', 'binary'),
+    'instr_msgs': env_num('BENCH_INSTR_MSGS', 2000 if QUICK else 20000, int),
+    'targets': [t for t in os.environ.get('BENCH_TARGETS',
+                                          ','.join(TARGETS)).split(',')
+                if t in TARGETS],
+    'skip': [s for s in os.environ.get('BENCH_SKIP', '').split(',') if s],
+}
+
+# echo workloads: name, message size, connections, messages in flight each
+ECHO = [
+    ('64B', 64, 50, env_num('BENCH_DEPTH_64B', 8, int)),
+    ('16KiB', 16384, 50, env_num('BENCH_DEPTH_16KIB', 4, int)),
+    ('1MiB', 1048576, 4, env_num('BENCH_DEPTH_1MIB', 2, int)),
+]
+
+children = []
+
+
+def log(msg):
+    sys.stderr.write(msg + '\n')
+    sys.stderr.flush()
+
+
+# ------------------------------------------------------------ processes
+
+def spawn(argv, cpu=None, stdout=None, stderr=None, env=None, cwd=None):
+    if cpu is not None:
+        argv = ['taskset', '-c', cpu] + argv
+    p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env,
+                         cwd=cwd, start_new_session=True,
+                         stdin=subprocess.DEVNULL)
+    children.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, wait=10.0):
+    if p is None:
+        return
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(wait)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    # the group may still hold workers of a master that exited
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if p in children:
+        children.remove(p)
+
+
+def cleanup():
+    for p in list(children):
+        stop(p, wait=3.0)
+
+
+def on_signal(sig, frame):
+    raise SystemExit(128 + sig)
+
+
+def wait_port(port, proc=None, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        s = socket.socket()
+        try:
+            s.settimeout(0.5)
+            s.connect(('127.0.0.1', port))
+            return True
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            s.close()
+    return False
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(')') + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(d))
+    return sorted(out)
+
+
+def rss_kib(pid):
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_seconds(pids):
+    """User plus system CPU time of the processes (all their threads)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(')') + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / float(CLK_TCK)
+
+
+class CpuMeter:
+    """CPU used by a proxy's workers while a load runs."""
+
+    def __init__(self, pids):
+        self.pids = pids
+        self.c0 = cpu_seconds(pids)
+        self.t0 = time.time()
+
+    def done(self, res, count):
+        if not self.pids or not res or not res.get('total'):
+            return
+        cpu = cpu_seconds(self.pids) - self.c0
+        wall = time.time() - self.t0
+        res['proxy_cpu_pct'] = round(cpu / wall * 100.0, 1)
+        res[count] = cpu * 1e6 / res['total']
+
+
+def read_line_until(p, prefix, timeout):
+    """Reads p's stdout until a line starting with prefix; returns it."""
+    end = time.time() + timeout
+    buf = b''
+    fd = p.stdout.fileno()
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            if p.poll() is not None:
+                return None
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        buf += chunk
+        while b'\n' in buf:
+            line, buf = buf.split(b'\n', 1)
+            line = line.decode(errors='replace')
+            if line.startswith(prefix):
+                return line
+    return None
+
+
+def parse_kv(line):
+    out = {}
+    for tok in line.split():
+        if '=' in tok:
+            k, v = tok.split('=', 1)
+            try:
+                out[k] = float(v)
+            except ValueError:
+                out[k] = v
+    return out
+
+
+def raw_path(name):
+    return os.path.join(RAW, name)
+
+
+def wsbench(args, name, timeout):
+    """Runs wsbench on the load CPU; returns the RESULT fields or None."""
+    argv = ['taskset', '-c', LOAD_CPU, WSBENCH] + args
+    if CFG['frame'] == 'text':
+        argv.append('-t')
+    with open(raw_path(name + '.log'), 'w') as logf:
+        logf.write(' '.join(argv) + '\n')
+        logf.flush()
+        try:
+            r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=logf,
+                               timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            log('    %s: timed out' % name)
+            return None
+        out = r.stdout.decode(errors='replace')
+        logf.write(out)
+    for line in out.splitlines():
+        if line.startswith('RESULT'):
+            res = parse_kv(line)
+            if r.returncode != 0 or res.get('errors', 0):
+                log('    %s: failed (exit %d), see %s'
+                    % (name, r.returncode, raw_path(name + '.log')))
+                return None
+            return res
+    log('    %s: no result, see %s' % (name, raw_path(name + '.log')))
+    return None
+
+
+# ------------------------------------------------------------ versions
+
+def cmd_out(argv):
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=20)
+        return r.stdout.decode(errors='replace').strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ''
+
+
+def nginx_version(binary):
+    m = re.search(r'nginx/(\S+)', cmd_out([binary, '-v']))
+    return m.group(1) if m else 'unknown'
+
+
+def dpkg_version(pkg):
+    return cmd_out(['dpkg-query', '-W', '-f=${Version}', pkg]) or 'unknown'
+
+
+def machine_info():
+    cpu = 'unknown'
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    return {
+        'cpu': cpu,
+        'cores': os.cpu_count(),
+        'kernel': platform.release(),
+        'os': cmd_out(['sh', '-c', '. /etc/os-release; echo $PRETTY_NAME']),
+    }
+
+
+# ------------------------------------------------------------ targets
+
+def ngx_ws_paths():
+    """The module and the nginx binary it was built for, from env.sh."""
+    env_sh = os.path.join(ROOT, 'build', 'env.sh')
+    so = os.path.join(ROOT, 'build', 'ngx_http_ws_module.so')
+    binary = None
+    if os.path.exists(env_sh):
+        out = cmd_out(['bash', '-c', '. "%s" && echo "$NGX_WS_MODULE" '
+                       '&& echo "$NGINX_BIN"' % env_sh]).splitlines()
+        if len(out) >= 2:
+            so = out[0] or so
+            binary = out[1] or None
+    if not os.path.exists(so):
+        return None, None
+    if binary is None or not os.path.exists(binary):
+        binary = shutil.which('nginx') or '/usr/sbin/nginx'
+    return so, binary
+
+
+NGX_WS_SO, NGX_WS_NGINX = ngx_ws_paths()
+STOCK_NGINX = NGX_WS_NGINX or shutil.which('nginx') or '/usr/sbin/nginx'
+DEBIAN_NGINX = '/usr/sbin/nginx'
+LUA_MODULES = ['/usr/lib/nginx/modules/ndk_http_module.so',
+               '/usr/lib/nginx/modules/ngx_http_lua_module.so']
+
+
+def nginx_conf(kind, port, backends, workers=1, reuseport=False,
+               foreground_only=False):
+    loads = ''
+    if kind == 'ngx_ws':
+        loads = 'load_module %s;\n' % NGX_WS_SO
+    elif kind == 'lua':
+        loads = ''.join('load_module %s;\n' % m for m in LUA_MODULES)
+
+    if kind == 'nginx':
+        location = '''
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;'''
+    elif kind == 'ngx_ws':
+        location = '''
+            ws_pass http://backend;'''
+    else:
+        location = '''
+            set $ws_backend 127.0.0.1:%d;
+            content_by_lua_file %s;''' % (
+            backends[0], os.path.join(BENCH, 'proxies', 'lua-relay.lua'))
+
+    http_extra = ''
+    if kind == 'lua':
+        http_extra = '''
+    lua_package_path "/usr/share/lua/5.1/?.lua;;";
+    lua_socket_log_errors off;'''
+
+    servers = ''.join('        server 127.0.0.1:%d;\n' % b for b in backends)
+
+    return '''%s
+worker_processes %d;
+worker_rlimit_nofile 20000;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+
+events {
+    worker_connections 20000;
+}
+
+http {
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+%s
+    upstream backend {
+%s    }
+
+    server {
+        listen 127.0.0.1:%d backlog=4096%s;
+
+        location / {%s
+        }
+    }
+}
+''' % (loads, workers, http_extra, servers, port,
+       ' reuseport' if reuseport else '', location)
+
+
+class Proxy:
+    """One running proxy: start(), worker pids, stop()."""
+
+    def __init__(self, name, port):
+        self.name = name
+        self.port = port
+        self.proc = None
+        self.note = None
+
+    def available(self):
+        return None
+
+    def start(self):
+        raise NotImplementedError
+
+    def workers(self):
+        return []
+
+    def stop(self):
+        stop(self.proc)
+        self.proc = None
+
+
+class Direct(Proxy):
+    def start(self):
+        return True
+
+    def stop(self):
+        pass
+
+
+class Nginx(Proxy):
+    def __init__(self, name, port, kind, binary, backends, workers=1,
+                 reuseport=False, prefix_name=None):
+        Proxy.__init__(self, name, port)
+        self.kind = kind
+        self.binary = binary
+        self.backends = backends
+        self.nworkers = workers
+        self.reuseport = reuseport
+        self.prefix = os.path.join(RUN, prefix_name or name)
+
+    def available(self):
+        if self.kind == 'ngx_ws' and NGX_WS_SO is None:
+            return 'module not built (run "make module" at the top)'
+        if not os.path.exists(self.binary):
+            return 'no nginx binary at %s' % self.binary
+        if self.kind == 'lua':
+            for m in LUA_MODULES:
+                if not os.path.exists(m):
+                    return '%s missing' % m
+        return None
+
+    def write_conf(self):
+        for d in ('conf', 'logs', 'tmp'):
+            os.makedirs(os.path.join(self.prefix, d), exist_ok=True)
+        conf = os.path.join(self.prefix, 'conf', 'nginx.conf')
+        with open(conf, 'w') as f:
+            f.write(nginx_conf(self.kind, self.port, self.backends,
+                               self.nworkers, self.reuseport))
+        return conf
+
+    def argv(self, extra_global):
+        conf = self.write_conf()
+        return [self.binary, '-p', self.prefix + '/', '-c', conf,
+                '-e', os.path.join(self.prefix, 'logs', 'error.log'),
+                '-g', extra_global]
+
+    def start(self):
+        errf = open(os.path.join(self.prefix, 'stderr.log')
+                    if os.path.isdir(self.prefix) else os.devnull, 'w')
+        argv = self.argv('daemon off;')
+        self.proc = spawn(argv, cpu=PROXY_CPU, stdout=errf, stderr=errf)
+        if not wait_port(self.port, self.proc):
+            self.note = 'did not start, see %s/logs/error.log' % self.prefix
+            self.stop()
+            return False
+        # all workers up
+        end = time.time() + 10
+        while len(self.workers()) < self.nworkers and time.time() < end:
+            time.sleep(0.05)
+        return True
+
+    def workers(self):
+        if self.proc is None:
+            return []
+        kids = children_of(self.proc.pid)
+        # taskset execs nginx: the master is self.proc.pid
+        return kids
+
+
+class HAProxy(Proxy):
+    def __init__(self, name, port, backend):
+        Proxy.__init__(self, name, port)
+        self.backend = backend
+        self.dir = os.path.join(RUN, name)
+
+    def available(self):
+        if not shutil.which('haproxy'):
+            return 'haproxy not installed'
+        return None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        cfg = os.path.join(self.dir, 'haproxy.cfg')
+        with open(cfg, 'w') as f:
+            f.write('''global
+    maxconn 9990
+    nbthread 1
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 3600s
+
+frontend fe
+    bind 127.0.0.1:%d
+    default_backend be
+
+backend be
+    server s1 127.0.0.1:%d
+''' % (self.port, self.backend))
+        errf = open(os.path.join(self.dir, 'stderr.log'), 'w')
+        self.proc = spawn(['haproxy', '-db', '-f', cfg], cpu=PROXY_CPU,
+                          stdout=errf, stderr=errf)
+        if not wait_port(self.port, self.proc):
+            self.note = 'did not start, see %s/stderr.log' % self.dir
+            self.stop()
+            return False
+        return True
+
+    def workers(self):
+        return [self.proc.pid] if self.proc else []
+
+
+class Node(Proxy):
+    def __init__(self, name, port, backend):
+        Proxy.__init__(self, name, port)
+        self.backend = backend
+        self.dir = os.path.join(RUN, name)
+
+    def available(self):
+        if not shutil.which('node'):
+            return 'node not installed'
+        if not os.path.isdir('/usr/share/nodejs/ws'):
+            return 'node-ws not installed'
+        return None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        env = dict(os.environ, NODE_PATH='/usr/share/nodejs')
+        errf = open(os.path.join(self.dir, 'stderr.log'), 'w')
+        self.proc = spawn(['node',
+                           os.path.join(BENCH, 'proxies', 'node-proxy.js'),
+                           str(self.port), str(self.backend)],
+                          cpu=PROXY_CPU, stdout=errf, stderr=errf, env=env)
+        if not wait_port(self.port, self.proc):
+            self.note = 'did not start, see %s/stderr.log' % self.dir
+            self.stop()
+            return False
+        return True
+
+    def workers(self):
+        return [self.proc.pid] if self.proc else []
+
+
+def make_target(name):
+    port = 19100 + TARGETS.index(name)
+    if name == 'direct':
+        return Direct(name, BACKEND_PORT)
+    if name == 'nginx':
+        return Nginx(name, port, 'nginx', STOCK_NGINX, [BACKEND_PORT])
+    if name == 'ngx_ws':
+        return Nginx(name, port, 'ngx_ws', NGX_WS_NGINX or STOCK_NGINX,
+                     [BACKEND_PORT])
+    if name == 'lua':
+        return Nginx(name, port, 'lua', DEBIAN_NGINX, [BACKEND_PORT])
+    if name == 'haproxy':
+        return HAProxy(name, port, BACKEND_PORT)
+    if name == 'node':
+        return Node(name, port, BACKEND_PORT)
+    raise ValueError(name)
+
+
+# ------------------------------------------------------------ cells
+
+def run_echo(t, wl, rep):
+    name, size, conns, depth = wl
+    d, w = CFG['duration'], CFG['warmup']
+    meter = CpuMeter(t.workers())
+    res = wsbench(['-m', 'echo', '-p', str(t.port), '-c', str(conns),
+                   '-s', str(size), '-P', str(depth), '-d', str(d),
+                   '-w', str(w), '-T', '10'],
+                  'echo-%s-%s-r%d' % (name, t.name, rep), d + w + 60)
+    meter.done(res, 'cpu_us_per_msg')
+    if res is None:
+        return None
+    return {k: res[k] for k in ('msg_per_s', 'mb_per_s', 'p50_us', 'p99_us',
+                                'p999_us', 'proxy_cpu_pct', 'cpu_us_per_msg')
+            if k in res}
+
+
+def run_handshake(t, rep):
+    d, w = CFG['duration'], CFG['warmup']
+    meter = CpuMeter(t.workers())
+    res = wsbench(['-m', 'handshake', '-p', str(t.port),
+                   '-c', str(CFG['hs_conns']), '-s', '64', '-d', str(d),
+                   '-w', str(w), '-T', '5', '-b', '127.0.0.10+8'],
+                  'handshake-%s-r%d' % (t.name, rep), d + w + 60)
+    meter.done(res, 'cpu_us_per_hs')
+    if res is None:
+        return None
+    return {k: res[k] for k in ('hs_per_s', 'p99_us', 'failed',
+                                'proxy_cpu_pct', 'cpu_us_per_hs')
+            if k in res}
+
+
+def idle_hold(port, conns, src, name, timeout=180.0, cpu=LOAD_CPU):
+    """Starts a wsbench that opens and holds conns idle connections."""
+    argv = ['taskset', '-c', cpu, WSBENCH, '-m', 'idle', '-p', str(port),
+            '-c', str(conns), '-d', '0', '-i', '512', '-T', '60',
+            '-b', src]
+    logf = open(raw_path(name + '.log'), 'w')
+    logf.write(' '.join(argv) + '\n')
+    logf.flush()
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=logf)
+    return p, logf
+
+
+def idle_finish(p, logf):
+    """Stops a holding wsbench; returns its RESULT fields."""
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGTERM)
+    try:
+        out, _ = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        stop(p)
+        out = b''
+    if p in children:
+        children.remove(p)
+    out = out.decode(errors='replace')
+    logf.write(out)
+    logf.close()
+    for line in out.splitlines():
+        if line.startswith('RESULT'):
+            return parse_kv(line)
+    return None
+
+
+def run_idle(t, rep):
+    workers = t.workers()
+    if len(workers) != 1:
+        return None
+    pid = workers[0]
+    n = CFG['idle']
+    before = rss_kib(pid)
+    p, logf = idle_hold(t.port, n, '127.0.0.2+4',
+                        'idle-%s-r%d' % (t.name, rep))
+    t0 = time.time()
+    line = read_line_until(p, 'established', 180)
+    elapsed = time.time() - t0
+    res = None
+    if line:
+        est = parse_kv(line)
+        time.sleep(1.0)
+        after = rss_kib(pid)
+        res = {'established': int(est['conns']),
+               'establish_s': round(elapsed, 2),
+               'rss_before_kib': before, 'rss_after_kib': after}
+    fin = idle_finish(p, logf)
+    if res is None or fin is None:
+        log('    idle %s: failed, see %s' % (t.name,
+                                            raw_path('idle-%s-r%d.log'
+                                                     % (t.name, rep))))
+        return None
+    res['dropped'] = int(fin.get('dropped', 0))
+    if res['established'] < n or res['dropped']:
+        log('    idle %s: %d of %d established, %d dropped'
+            % (t.name, res['established'], n, res['dropped']))
+        return None
+    res['rss_per_conn'] = ((res['rss_after_kib'] - res['rss_before_kib'])
+                           * 1024.0 / res['established'])
+    return res
+
+
+def run_big(rep):
+    """ngx_ws holding idle_big connections with several processes."""
+    n = CFG['idle_big']
+    nworkers = 16 if n > 50000 else 4
+    nload = 8 if n > 50000 else 2
+    nback = 8 if n > 50000 else 2
+    backends = [BIG_BACKEND_PORT + i for i in range(8)]
+    echo = spawn([WSECHO, '-p', '%d+8' % BIG_BACKEND_PORT,
+                  '-w', str(nback)], cpu=LOAD_CPU,
+                 stdout=subprocess.DEVNULL,
+                 stderr=open(raw_path('big-wsecho-r%d.log' % rep), 'w'))
+    t = Nginx('ngx_ws-100k', BIG_PORT, 'ngx_ws', NGX_WS_NGINX, backends,
+              workers=nworkers, reuseport=True)
+    res = None
+    loads = []
+    try:
+        if not wait_port(BIG_BACKEND_PORT + 7, echo):
+            log('    big: backend did not start')
+            return None
+        if not t.start():
+            log('    big: %s' % t.note)
+            return None
+        wpids = t.workers()
+        before = sum(rss_kib(w) or 0 for w in wpids)
+        per = n // nload
+        t0 = time.time()
+        for i in range(nload):
+            cnt = per if i < nload - 1 else n - per * (nload - 1)
+            loads.append(idle_hold(BIG_PORT, cnt, '127.0.1.%d+2' % (1 + 2 * i),
+                                   'big-load%d-r%d' % (i, rep)))
+        established = 0
+        for p, _ in loads:
+            line = read_line_until(p, 'established', 240)
+            if line:
+                established += int(parse_kv(line)['conns'])
+        elapsed = time.time() - t0
+        time.sleep(2.0)
+        after = [rss_kib(w) or 0 for w in wpids]
+        res = {'connections': n, 'established': established,
+               'establish_s': round(elapsed, 2),
+               'workers': len(wpids),
+               'rss_before_kib': before, 'rss_total_kib': sum(after),
+               'rss_max_worker_kib': max(after) if after else 0}
+        dropped = 0
+        for p, logf in loads:
+            fin = idle_finish(p, logf)
+            dropped += int(fin.get('dropped', 0)) if fin else 0
+        loads = []
+        res['dropped'] = dropped
+        res['rss_per_conn'] = ((res['rss_total_kib'] - before) * 1024.0
+                               / max(established, 1))
+        if established < n:
+            log('    big: only %d of %d established' % (established, n))
+    finally:
+        for p, logf in loads:
+            idle_finish(p, logf)
+        t.stop()
+        stop(echo)
+    return res
+
+
+# ------------------------------------------------------------ instructions
+
+def callgrind_total(path):
+    total = None
+    with open(path) as f:
+        for line in f:
+            if line.startswith('totals:') or line.startswith('summary:'):
+                total = int(line.split()[1])
+    return total
+
+
+def callgrind_run(kind, msgs, tag):
+    port = 19400 + (0 if kind == 'nginx' else 1)
+    binary = STOCK_NGINX if kind == 'nginx' else NGX_WS_NGINX
+    t = Nginx('cg-' + kind, port, kind, binary, [BACKEND_PORT])
+    out = raw_path('callgrind.%s.%s.out' % (kind, tag))
+    argv = (['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
+             '--toggle-collect=ngx_process_events_and_timers']
+            + t.argv('daemon off; master_process off;'))
+    errf = open(raw_path('callgrind.%s.%s.log' % (kind, tag)), 'w')
+    p = spawn(argv, cpu=PROXY_CPU, stdout=errf, stderr=errf)
+    try:
+        if not wait_port(port, p, 60):
+            return None
+        res = wsbench(['-m', 'echo', '-p', str(port), '-c', '1', '-s', '64',
+                       '-P', '1', '-n', str(msgs), '-w', '0', '-T', '30'],
+                      'callgrind-%s-%s' % (kind, tag), 600)
+        if res is None:
+            return None
+    finally:
+        stop(p, wait=60)
+    if not os.path.exists(out):
+        return None
+    return callgrind_total(out), out
+
+
+def measure_instructions():
+    """Instructions per relayed 64-byte message (user space, callgrind)."""
+    if 'instr' in CFG['skip'] or not shutil.which('valgrind'):
+        return {}, None
+    m1 = CFG['instr_msgs']
+    m2 = 3 * m1
+    out = {}
+    profile = None
+    for kind in ('nginx', 'ngx_ws'):
+        if kind == 'ngx_ws' and NGX_WS_SO is None:
+            out[kind] = {'note': 'module not built'}
+            continue
+        if kind not in CFG['targets']:
+            continue
+        log('instructions: %s' % kind)
+        a = callgrind_run(kind, m1, 'a')
+        b = callgrind_run(kind, m2, 'b')
+        if not a or not b or a[0] is None or b[0] is None:
+            out[kind] = {'note': 'callgrind run failed'}
+            continue
+        per = (b[0] - a[0]) / float(m2 - m1)
+        out[kind] = {'instructions_per_msg': round(per),
+                     'messages': [m1, m2], 'totals': [a[0], b[0]]}
+        log('    %s: %.0f instructions per message' % (kind, per))
+        if kind == 'ngx_ws':
+            profile = callgrind_profile(b[1])
+    return out, profile
+
+
+def callgrind_profile(path):
+    """The functions with the most instructions (self), as text lines."""
+    if not shutil.which('callgrind_annotate'):
+        return None
+    txt = cmd_out(['callgrind_annotate', '--threshold=99', path])
+    lines = []
+    started = False
+    for line in txt.splitlines():
+        if re.match(r'\s*Ir\s+file:function', line):
+            started = True
+            continue
+        if started and line.strip():
+            if line.startswith('--'):
+                continue
+            m = re.match(r'\s*([\d,]+)\s+(\([^)]*\))?\s*(.*)$', line)
+            if not m:
+                continue
+            fn = m.group(3)
+            fn = re.sub(r'^\S*/', '', fn)
+            fn = re.sub(r' \[[^\]]*\]$', '', fn)
+            lines.append((m.group(1), (m.group(2) or '').strip(), fn))
+        if len(lines) >= 15:
+            break
+    with open(raw_path('callgrind.ngx_ws.annotate.txt'), 'w') as f:
+        f.write(txt)
+    return lines
+
+
+# ------------------------------------------------------------ statistics
+
+def summarize(values):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    med = statistics.median(vals)
+    spread = ((max(vals) - min(vals)) / 2.0 / med * 100.0) if med else 0.0
+    return {'median': med, 'min': min(vals), 'max': max(vals),
+            'spread_pct': round(spread, 1), 'n': len(vals),
+            'values': vals}
+
+
+# metric rows: key, label, cell, field, unit, higher is better
+ROWS = [
+    ('64B_msgs', '64 B echo, msg/s', 'echo-64B', 'msg_per_s', 'msg', True),
+    ('64B_p50', '64 B p50 latency', 'echo-64B', 'p50_us', 'us', False),
+    ('64B_p99', '64 B p99 latency', 'echo-64B', 'p99_us', 'us', False),
+    ('64B_p999', '64 B p99.9 latency', 'echo-64B', 'p999_us', 'us', False),
+    ('64B_cpu', '64 B proxy CPU per msg', 'echo-64B', 'cpu_us_per_msg',
+     'us', False),
+    ('64B_load', '64 B proxy CPU load', 'echo-64B', 'proxy_cpu_pct', 'pct',
+     False),
+    ('16KiB_mbs', '16 KiB echo, MB/s', 'echo-16KiB', 'mb_per_s', 'mb', True),
+    ('16KiB_p99', '16 KiB p99 latency', 'echo-16KiB', 'p99_us', 'us', False),
+    ('16KiB_cpu', '16 KiB proxy CPU per msg', 'echo-16KiB', 'cpu_us_per_msg',
+     'us', False),
+    ('1MiB_mbs', '1 MiB echo, MB/s', 'echo-1MiB', 'mb_per_s', 'mb', True),
+    ('1MiB_p99', '1 MiB p99 latency', 'echo-1MiB', 'p99_us', 'us', False),
+    ('1MiB_cpu', '1 MiB proxy CPU per msg', 'echo-1MiB', 'cpu_us_per_msg',
+     'us', False),
+    ('hs', 'handshakes/s', 'handshake', 'hs_per_s', 'hs', True),
+    ('hs_cpu', 'proxy CPU per handshake', 'handshake', 'cpu_us_per_hs', 'us',
+     False),
+    ('idle_rss', 'idle RSS per connection', 'idle', 'rss_per_conn', 'bytes',
+     False),
+]
+
+
+def fmt_num(v, unit):
+    if v is None:
+        return '-'
+    if unit == 'us' and v < 10:
+        return '%.2f us' % v
+    if unit == 'us':
+        if v >= 10000:
+            return '%.1f ms' % (v / 1000.0)
+        if v >= 1000:
+            return '%.2f ms' % (v / 1000.0)
+        return '%.0f us' % v
+    if unit == 'pct':
+        return '%.0f%%' % v
+    if unit == 'bytes':
+        return '%.1f KiB' % (v / 1024.0)
+    if unit == 'mb':
+        return '%.0f' % v if v >= 100 else '%.1f' % v
+    if v >= 1e6:
+        return '%.2fM' % (v / 1e6)
+    if v >= 1e3:
+        return '%.1fk' % (v / 1e3)
+    return '%.0f' % v
+
+
+def metric(summary, target, row):
+    key, label, cell, field, unit, hib = row
+    s = summary.get(target, {}).get(cell, {}).get(field)
+    return s
+
+
+def ratio(summary, target, row, ref='nginx'):
+    a = metric(summary, target, row)
+    b = metric(summary, ref, row)
+    if not a or not b or not b['median']:
+        return None
+    return a['median'] / b['median']
+
+
+def build_table(summary, targets):
+    head = '| metric | ' + ' | '.join(LABELS[t] for t in targets) + ' |'
+    sep = '|---|' + '---|' * len(targets)
+    lines = [head, sep]
+    for row in ROWS:
+        cells = []
+        for t in targets:
+            s = metric(summary, t, row)
+            if s is None:
+                note = summary.get(t, {}).get('_note')
+                cells.append('skipped' if note else '-')
+                continue
+            txt = '%s ±%.0f%%' % (fmt_num(s['median'], row[4]),
+                                  s['spread_pct'])
+            r = ratio(summary, t, row)
+            if r is not None and t != 'nginx':
+                txt += ' (%.2fx)' % r
+            cells.append(txt)
+        lines.append('| %s | %s |' % (row[1], ' | '.join(cells)))
+    return lines
+
+
+def check_targets(summary, big, instr):
+    """The acceptance targets of ngx_ws: rows of (target, measured, verdict)."""
+    out = []
+    rows = {r[0]: r for r in ROWS}
+
+    def med(t, key):
+        s = metric(summary, t, rows[key])
+        return s['median'] if s else None
+
+    def cmp(desc, a, b, factor, op):
+        if a is None or b is None:
+            out.append((desc, '-', 'SKIP'))
+            return
+        r = a / b
+        ok = r >= factor if op == '>=' else r <= factor
+        out.append((desc, '%.2fx' % r, 'PASS' if ok else 'FAIL'))
+
+    cmp('64 B msg/s >= 1.0x stock nginx', med('ngx_ws', '64B_msgs'),
+        med('nginx', '64B_msgs'), 1.0, '>=')
+    cmp('64 B p99 latency <= 1.1x stock nginx', med('ngx_ws', '64B_p99'),
+        med('nginx', '64B_p99'), 1.1, '<=')
+    for size in ('16KiB', '1MiB'):
+        label = size.replace('KiB', ' KiB').replace('MiB', ' MiB')
+        cmp('%s MB/s >= 1.5x stock nginx' % label,
+            med('ngx_ws', size + '_mbs'), med('nginx', size + '_mbs'),
+            1.5, '>=')
+        cmp('%s MB/s >= HAProxy' % label, med('ngx_ws', size + '_mbs'),
+            med('haproxy', size + '_mbs'), 1.0, '>=')
+    for peer in ('lua', 'node'):
+        for key, label in (('64B_msgs', '64 B'), ('16KiB_mbs', '16 KiB'),
+                           ('1MiB_mbs', '1 MiB')):
+            cmp('%s throughput >= 1.5x %s' % (label, LABELS[peer]),
+                med('ngx_ws', key), med(peer, key), 1.5, '>=')
+    rss = med('ngx_ws', 'idle_rss')
+    if rss is None:
+        out.append(('idle RSS per connection <= 9 KiB', '-', 'SKIP'))
+    else:
+        out.append(('idle RSS per connection <= 9 KiB',
+                    '%.1f KiB' % (rss / 1024.0),
+                    'PASS' if rss <= 9 * 1024 else 'FAIL'))
+    if big and big.get('rss_total_kib'):
+        tot = big['rss_total_kib'] * 1024.0
+        ok = (tot < 1 << 30 and big['established'] >= 100000
+              and not big.get('dropped'))
+        verdict = 'PASS' if ok else 'FAIL'
+        if big['connections'] < 100000:
+            verdict = 'SKIP'
+        out.append(('%d idle connections in < 1 GiB worker RSS'
+                    % big['connections'],
+                    '%.0f MiB, %d established' % (tot / 1048576.0,
+                                                  big['established']),
+                    verdict))
+    else:
+        out.append(('100k idle connections in < 1 GiB worker RSS', '-',
+                    'SKIP'))
+    cmp('handshakes/s >= 0.9x stock nginx', med('ngx_ws', 'hs'),
+        med('nginx', 'hs'), 0.9, '>=')
+    return out
+
+
+# ------------------------------------------------------------ chart
+
+CHART_ROWS = [
+    ('64B_msgs', '64 B msg/s'),
+    ('64B_p99', '64 B p99 (inv.)'),
+    ('16KiB_mbs', '16 KiB MB/s'),
+    ('1MiB_mbs', '1 MiB MB/s'),
+    ('hs', 'handshakes/s'),
+    ('idle_rss', 'idle RSS/conn (inv.)'),
+]
+
+
+def svg_chart(summary, targets, title):
+    rows = {r[0]: r for r in ROWS}
+    groups = []
+    vmax = 1.0
+    for key, label in CHART_ROWS:
+        row = rows[key]
+        bars = []
+        for t in targets:
+            r = ratio(summary, t, row)
+            if r is not None and not row[5] and r > 0:
+                r = 1.0 / r
+            bars.append((t, r))
+            if r is not None:
+                vmax = max(vmax, r)
+        groups.append((label, bars))
+    cap = 4.0
+    top = min(cap, max(1.5, (int(vmax * 2) + 1) / 2.0))
+
+    W, H = 960, 440
+    left, right, ptop, bottom = 60, 20, 50, 110
+    pw, ph = W - left - right, H - ptop - bottom
+    gw = pw / float(len(groups))
+    bw = (gw * 0.8) / max(1, len(targets))
+
+    def y(v):
+        return ptop + ph - min(v, top) / top * ph
+
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">'
+           % (W, H, W, H),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>'
+           % (left, esc(title))]
+    step = 0.5 if top <= 2 else 1.0
+    v = 0.0
+    while v <= top + 1e-9:
+        out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" '
+                   'stroke="#e0e0e0"/>' % (left, W - right, y(v), y(v)))
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%.1fx</text>'
+                   % (left - 6, y(v) + 4, v))
+        v += step
+    for gi, (label, bars) in enumerate(groups):
+        gx = left + gi * gw + gw * 0.1
+        for bi, (t, r) in enumerate(bars):
+            x = gx + bi * bw
+            if r is None:
+                out.append('<text x="%.1f" y="%.1f" font-size="9" '
+                           'text-anchor="middle" fill="#999">n/a</text>'
+                           % (x + bw / 2, y(0) - 3))
+                continue
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" '
+                       'fill="%s"><title>%s: %.2fx</title></rect>'
+                       % (x, y(r), bw - 2, y(0) - y(r), COLORS[t],
+                          LABELS[t], r))
+            out.append('<text x="%.1f" y="%.1f" font-size="9" '
+                       'text-anchor="middle">%.2f</text>'
+                       % (x + bw / 2 - 1, y(r) - 3, r))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                   % (left + gi * gw + gw / 2, ptop + ph + 18, esc(label)))
+    out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#333" '
+               'stroke-dasharray="4 3"/>' % (left, W - right, y(1), y(1)))
+    out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#333"/>'
+               % (left, W - right, y(0), y(0)))
+    lx = left
+    ly = H - 50
+    for t in targets:
+        out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>'
+                   % (lx, ly, COLORS[t]))
+        out.append('<text x="%d" y="%d">%s</text>' % (lx + 16, ly + 10,
+                                                      esc(LABELS[t])))
+        lx += 22 + 7 * len(LABELS[t])
+    out.append('<text x="%d" y="%d" fill="#555">Ratio to stock nginx, '
+               'higher is better (latency and memory inverted: nginx / '
+               'proxy); bars clipped at %.1fx.</text>' % (left, H - 16, top))
+    out.append('</svg>')
+    return '\n'.join(out) + '\n'
+
+
+def esc(s):
+    return (s.replace('&', '&amp;').replace('<', '&lt;')
+            .replace('>', '&gt;'))
+
+
+# ------------------------------------------------------------ report
+
+def report_markdown(data, table, verdicts, instr, profile, big):
+    m = data['machine']
+    v = data['versions']
+    c = data['settings']
+    lines = []
+    lines.append('Run of %s%s on %s (%d cores), %s, kernel %s.' % (
+        data['date'], ' (quick mode)' if c['quick'] else '', m['cpu'],
+        m['cores'], m['os'], m['kernel']))
+    lines.append('')
+    lines.append('Versions: stock nginx and ngx_ws run `%s` (nginx %s); '
+                 'the Lua relay runs Debian\'s nginx %s with '
+                 'libnginx-mod-http-lua %s and lua-nginx-websocket %s; '
+                 'HAProxy %s; Node.js %s with ws %s.' % (
+                     v['nginx_bin'], v['nginx'], v['debian_nginx'],
+                     v['lua_module'], v['lua_websocket'], v['haproxy'],
+                     v['node'], v['ws']))
+    lines.append('')
+    lines.append('Each cell: median of %d run(s), ± half the min-max range '
+                 'in percent of the median, ratio to stock nginx in '
+                 'parentheses. %.0f s measured per run after %.1f s of '
+                 'warmup; %s frames. Proxies: one worker on CPU 0; load '
+                 'generator and backend on CPU 1.'
+                 % (c['repeat'], c['duration'], c['warmup'], c['frame']))
+    lines.append('')
+    lines.extend(table)
+    lines.append('')
+    lines.append('Workloads: 64 B messages over 50 connections (8 in flight '
+                 'each), 16 KiB over 50 (4 in flight), 1 MiB over 4 (2 in '
+                 'flight); handshakes: %d concurrent loops of connect, '
+                 'upgrade, one 64 B message, close; idle: %d connections, '
+                 'RSS from the worker\'s VmRSS before and after.'
+                 % (c['hs_conns'], c['idle']))
+    lines.append('')
+    lines.append('![ratio to stock nginx](results/latest.svg)')
+    lines.append('')
+    lines.append('### Targets (ngx_ws)')
+    lines.append('')
+    lines.append('| target | measured | result |')
+    lines.append('|---|---|---|')
+    for desc, meas, verdict in verdicts:
+        lines.append('| %s | %s | %s |' % (desc, meas, verdict))
+    lines.append('')
+    if big:
+        lines.append('Idle at scale (ngx_ws): %d connections over %d '
+                     'workers, %d established in %.1f s, total worker RSS '
+                     '%.0f MiB (%.0f MiB before), %.2f KiB per connection, '
+                     'largest worker %.0f MiB.' % (
+                         big['connections'], big['workers'],
+                         big['established'], big['establish_s'],
+                         big['rss_total_kib'] / 1024.0,
+                         big['rss_before_kib'] / 1024.0,
+                         big['rss_per_conn'] / 1024.0,
+                         big['rss_max_worker_kib'] / 1024.0))
+        lines.append('')
+    if instr:
+        parts = []
+        for kind in ('nginx', 'ngx_ws'):
+            i = instr.get(kind)
+            if not i:
+                continue
+            if 'instructions_per_msg' in i:
+                parts.append('%s %d' % (LABELS[kind],
+                                        i['instructions_per_msg']))
+            else:
+                parts.append('%s: %s' % (LABELS[kind], i['note']))
+        lines.append('Instructions per relayed 64 B message (worker, user '
+                     'space, callgrind, one connection with one message in '
+                     'flight, so nothing is batched): %s.'
+                     % ', '.join(parts))
+        lines.append('')
+    if profile:
+        lines.append('<details><summary>ngx_ws worker profile '
+                     '(callgrind, self instructions)</summary>')
+        lines.append('')
+        lines.append('| Ir | share | function |')
+        lines.append('|---|---|---|')
+        for ir, share, fn in profile:
+            lines.append('| %s | %s | `%s` |' % (ir, share, fn))
+        lines.append('')
+        lines.append('</details>')
+        lines.append('')
+    notes = data.get('notes') or []
+    if notes:
+        lines.append('Notes: ' + '; '.join(notes) + '.')
+        lines.append('')
+    return lines
+
+
+def update_readme(md_lines):
+    path = os.path.join(BENCH, 'README.md')
+    begin, end = '<!-- results:begin -->', '<!-- results:end -->'
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        text = '# ngx_ws benchmark\n\n%s\n%s\n' % (begin, end)
+    if begin not in text or end not in text:
+        text += '\n## Latest results\n\n%s\n%s\n' % (begin, end)
+    a = text.index(begin) + len(begin)
+    b = text.index(end)
+    text = text[:a] + '\n' + '\n'.join(md_lines) + '\n' + text[b:]
+    with open(path, 'w') as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------ main
+
+def main():
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    atexit.register(cleanup)
+
+    os.makedirs(RAW, exist_ok=True)
+    os.makedirs(RUN, exist_ok=True)
+    t_start = time.time()
+
+    targets = CFG['targets']
+    notes = []
+    log('ngx_ws benchmark: targets %s, repeat %d, %.1f s per cell%s'
+        % (','.join(targets), CFG['repeat'], CFG['duration'],
+           ', quick mode' if QUICK else ''))
+
+    backend = spawn([WSECHO, '-p', str(BACKEND_PORT)], cpu=LOAD_CPU,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(raw_path('wsecho.log'), 'w'))
+    if not wait_port(BACKEND_PORT, backend):
+        log('the echo backend did not start')
+        return 1
+
+    results = {t: {} for t in targets}
+    skipped = {}
+    for t in targets:
+        reason = make_target(t).available()
+        if reason:
+            skipped[t] = reason
+            notes.append('%s skipped: %s' % (LABELS[t], reason))
+            log('%s: skipped: %s' % (t, reason))
+
+    for rep in range(1, CFG['repeat'] + 1):
+        for name in targets:
+            if name in skipped:
+                continue
+            t = make_target(name)
+            log('[%d/%d] %s' % (rep, CFG['repeat'], name))
+            if not t.start():
+                log('    %s' % t.note)
+                results[name].setdefault('_errors', []).append(t.note)
+                continue
+            try:
+                cells = results[name]
+                if name != 'direct' and 'idle' not in CFG['skip']:
+                    r = run_idle(t, rep)
+                    cells.setdefault('idle', []).append(r)
+                    if r:
+                        log('    idle: %d conns in %.1f s, %.2f KiB/conn'
+                            % (r['established'], r['establish_s'],
+                               r['rss_per_conn'] / 1024.0))
+                    time.sleep(1.0)
+                for wl in ECHO:
+                    if 'echo' in CFG['skip']:
+                        break
+                    r = run_echo(t, wl, rep)
+                    cells.setdefault('echo-' + wl[0], []).append(r)
+                    if r:
+                        log('    echo %s: %.0f msg/s, %.1f MB/s, p99 %.0f us'
+                            % (wl[0], r['msg_per_s'], r['mb_per_s'],
+                               r['p99_us']))
+                    time.sleep(0.3)
+                if 'handshake' not in CFG['skip']:
+                    r = run_handshake(t, rep)
+                    cells.setdefault('handshake', []).append(r)
+                    if r:
+                        log('    handshakes: %.0f/s' % r['hs_per_s'])
+            finally:
+                t.stop()
+            time.sleep(0.5)
+
+    # summaries
+    summary = {}
+    for t in targets:
+        summary[t] = {}
+        if t in skipped:
+            summary[t]['_note'] = skipped[t]
+            continue
+        for cell, runs in results[t].items():
+            if cell.startswith('_'):
+                continue
+            fields = {}
+            for r in runs:
+                if r:
+                    for k in r:
+                        fields.setdefault(k, [])
+            for k in fields:
+                s = summarize([r.get(k) if r else None for r in runs])
+                if s:
+                    summary[t].setdefault(cell, {})[k] = s
+            failed = sum(1 for r in runs if r is None)
+            if failed:
+                notes.append('%s %s: %d of %d runs failed' % (
+                    LABELS[t], cell, failed, len(runs)))
+
+    big = None
+    if 'big' not in CFG['skip'] and 'ngx_ws' in targets:
+        if NGX_WS_SO is None:
+            notes.append('%d idle connections on ngx_ws skipped: module not '
+                         'built' % CFG['idle_big'])
+        else:
+            runs = []
+            for rep in range(1, CFG['big_repeat'] + 1):
+                log('[big %d/%d] ngx_ws, %d idle connections'
+                    % (rep, CFG['big_repeat'], CFG['idle_big']))
+                r = run_big(rep)
+                if r:
+                    log('    %d established in %.1f s, worker RSS %.0f MiB'
+                        % (r['established'], r['establish_s'],
+                           r['rss_total_kib'] / 1024.0))
+                    runs.append(r)
+            if runs:
+                runs.sort(key=lambda r: r['rss_total_kib'])
+                big = runs[len(runs) // 2]
+                big['runs'] = runs
+
+    instr, profile = measure_instructions()
+
+    versions = {
+        'nginx_bin': STOCK_NGINX,
+        'nginx': nginx_version(STOCK_NGINX),
+        'debian_nginx': nginx_version(DEBIAN_NGINX),
+        'lua_module': dpkg_version('libnginx-mod-http-lua'),
+        'lua_websocket': dpkg_version('lua-nginx-websocket'),
+        'haproxy': (re.search(r'version (\S+)', cmd_out(['haproxy', '-v']))
+                    or re.search('(.*)', 'unknown')).group(1),
+        'node': cmd_out(['node', '--version']),
+        'ws': json.load(open('/usr/share/nodejs/ws/package.json'))['version']
+        if os.path.exists('/usr/share/nodejs/ws/package.json') else 'unknown',
+        'ngx_ws_module': NGX_WS_SO,
+    }
+
+    table = build_table(summary, targets)
+    verdicts = check_targets(summary, big, instr)
+    data = {
+        'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
+        'machine': machine_info(),
+        'versions': versions,
+        'settings': dict(CFG, echo=[list(w) for w in ECHO]),
+        'summary': summary,
+        'runs': results,
+        'idle_100k': big,
+        'instructions': instr,
+        'targets': [{'target': d, 'measured': m, 'result': v}
+                    for d, m, v in verdicts],
+        'notes': notes,
+        'elapsed_s': round(time.time() - t_start),
+    }
+
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, 'latest.json'), 'w') as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    chart_targets = [t for t in targets if t not in skipped]
+    with open(os.path.join(RESULTS, 'latest.svg'), 'w') as f:
+        f.write(svg_chart(summary, chart_targets,
+                          'WebSocket proxies: ratio to stock nginx (%s)'
+                          % data['date']))
+
+    md = report_markdown(data, table, verdicts, instr, profile, big)
+    update_readme(md)
+
+    print()
+    print('\n'.join(table))
+    print()
+    print('| target (ngx_ws) | measured | result |')
+    print('|---|---|---|')
+    for desc, meas, verdict in verdicts:
+        print('| %s | %s | %s |' % (desc, meas, verdict))
+    print()
+    if big:
+        print('idle at scale: %d connections, %d established, total worker '
+              'RSS %.0f MiB' % (big['connections'], big['established'],
+                                big['rss_total_kib'] / 1024.0))
+    for kind, i in (instr or {}).items():
+        print('instructions per 64 B message, %s: %s' % (
+            LABELS[kind], i.get('instructions_per_msg', i.get('note'))))
+    for n in notes:
+        print('note: ' + n)
+    print('results: %s, %s; README.md updated (%d s)' % (
+        os.path.join(RESULTS, 'latest.json'),
+        os.path.join(RESULTS, 'latest.svg'), data['elapsed_s']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
