@@ -183,5 +183,21 @@ int ws_at_boundary(ws_parser_t *p, ws_buf_t *b);
 /* 1 if the buffer holds nothing: it may be freed */
 int ws_buf_empty(ws_buf_t *b);
 
+/*
+ * 1 if a frame of the proxy's own may be written to the destination now:
+ * forwarding has stopped (p->stop took effect, or the stream ended) and
+ * everything cleared before has been sent.
+ */
+int ws_can_inject(ws_parser_t *p, ws_buf_t *b);
+
+/*
+ * Forward nothing after the current frame: at once if the output is at a
+ * frame boundary, else when the frame being forwarded ends (in ws_scan()).
+ */
+void ws_stop(ws_parser_t *p);
+
+/* the destination is gone: forward nothing more, drop what is pending */
+void ws_discard_output(ws_parser_t *p, ws_buf_t *b);
+
 
 #endif /* _WS_CORE_H_INCLUDED_ */

@@ -147,6 +147,48 @@ ws_at_boundary(ws_parser_t *p, ws_buf_t *b)
 
 
 int
+ws_can_inject(ws_parser_t *p, ws_buf_t *b)
+{
+    return b->pos == b->fwd && !p->mid_frame
+           && (p->drop || p->state == WS_ST_DISCARD);
+}
+
+
+void
+ws_stop(ws_parser_t *p)
+{
+    p->stop = 1;
+
+    if (p->mid_frame || p->state == WS_ST_DISCARD) {
+        return;
+    }
+
+    p->stop = 0;
+    p->drop = 1;
+
+    if (p->state == WS_ST_PAYLOAD && !ws_is_control(p->opcode)) {
+        p->held = 0;
+    }
+}
+
+
+void
+ws_discard_output(ws_parser_t *p, ws_buf_t *b)
+{
+    p->mid_frame = 0;
+    ws_stop(p);
+
+    if (b->start == NULL) {
+        return;
+    }
+
+    b->pos = b->fwd;
+
+    ws_drop(p, b);
+}
+
+
+int
 ws_scan(ws_parser_t *p, ws_buf_t *b)
 {
     int        rc, text;
@@ -164,15 +206,8 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
         }
 
         if (p->stop && !p->mid_frame) {
-
             /* at a frame boundary of the output: forward nothing more */
-
-            p->stop = 0;
-            p->drop = 1;
-
-            if (p->state == WS_ST_PAYLOAD && !ws_is_control(p->opcode)) {
-                p->held = 0;
-            }
+            ws_stop(p);
         }
 
         ws_drop(p, b);

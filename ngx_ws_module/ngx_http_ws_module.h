@@ -1,0 +1,130 @@
+
+/*
+ * Copyright (C) the ngx_ws authors
+ */
+
+
+#ifndef _NGX_HTTP_WS_MODULE_H_INCLUDED_
+#define _NGX_HTTP_WS_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ws_core.h"
+
+
+#define NGX_HTTP_WS_CLIENT        0
+#define NGX_HTTP_WS_UPSTREAM      1
+
+#define NGX_HTTP_WS_BY_NONE       0
+#define NGX_HTTP_WS_BY_CLIENT     1
+#define NGX_HTTP_WS_BY_UPSTREAM   2
+#define NGX_HTTP_WS_BY_PROXY      3
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_http_complex_value_t     value;
+} ngx_http_ws_header_t;
+
+
+typedef struct {
+    ngx_http_upstream_conf_t     upstream;
+
+    ngx_array_t                 *headers;      /* ngx_http_ws_header_t */
+
+    ngx_array_t                 *ws_lengths;
+    ngx_array_t                 *ws_values;
+
+    ngx_str_t                    host;
+    ngx_str_t                    uri;
+    ngx_str_t                    location;
+
+    size_t                       buffer_size;
+    off_t                        max_frame_size;
+    off_t                        max_message_size;
+    ngx_flag_t                   validate_utf8;
+    ngx_msec_t                   close_timeout;
+    ngx_msec_t                   send_timeout;
+
+#if (NGX_HTTP_SSL)
+    ngx_uint_t                   ssl;
+    ngx_uint_t                   ssl_protocols;
+    ngx_str_t                    ssl_ciphers;
+    ngx_uint_t                   ssl_verify_depth;
+    ngx_str_t                    ssl_trusted_certificate;
+    ngx_str_t                    ssl_crl;
+#endif
+} ngx_http_ws_loc_conf_t;
+
+
+/* one direction of the relay: from side "src" to side "dst" */
+
+typedef struct {
+    ws_parser_t                  parser;
+    ws_buf_t                     buf;
+    u_char                      *mem;
+    size_t                       size;
+
+    ngx_connection_t            *src;
+    ngx_connection_t            *dst;
+
+    u_char                       inject[WS_MAX_CONTROL_FRAME];
+    size_t                       inject_len;
+    size_t                       inject_sent;
+    ngx_uint_t                   inject_frames;
+
+    off_t                        bytes_in;
+    off_t                        bytes_out;
+
+    unsigned                     close_fwd:1;  /* src's close is forwarded */
+} ngx_http_ws_dir_t;
+
+
+typedef struct {
+    unsigned                     dead:1;        /* no more I/O with it */
+    unsigned                     close_recv:1;  /* nothing more to read */
+    unsigned                     close_queued:1;
+    unsigned                     close_sent:1;  /* a close was written */
+} ngx_http_ws_side_t;
+
+
+typedef struct {
+    ngx_http_request_t          *request;
+
+    /* handshake */
+    u_char                       accept[WS_ACCEPT_LEN];
+    ngx_http_status_t            status;
+    ngx_http_chunked_t           chunked;
+    ngx_str_t                    host;
+    ngx_str_t                    uri;
+
+    /* relay: dir[0] client to upstream, dir[1] upstream to client */
+    ngx_http_ws_dir_t            dir[2];
+    ngx_http_ws_side_t           side[2];
+    ngx_event_t                  close_timer;
+    ngx_http_upstream_handler_pt upstream_done;
+
+    time_t                       start_sec;
+    ngx_msec_t                   start_msec;
+    ngx_msec_int_t               duration;
+
+    ngx_uint_t                   close_code;
+    ngx_uint_t                   initiator;
+
+    unsigned                     upgraded:1;
+    unsigned                     finalized:1;
+    unsigned                     processing:1;
+} ngx_http_ws_ctx_t;
+
+
+ngx_int_t ngx_http_ws_relay_init(void *data);
+ngx_int_t ngx_http_ws_relay_filter(void *data, ssize_t bytes);
+
+
+extern ngx_module_t  ngx_http_ws_module;
+
+
+#endif /* _NGX_HTTP_WS_MODULE_H_INCLUDED_ */
