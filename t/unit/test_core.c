@@ -23,11 +23,6 @@
 #include "ws_core.h"
 
 
-#define REF_ACCEPT      0
-#define REF_REJECT      1
-#define REF_INCOMPLETE  2
-
-
 typedef struct {
     const char  *name;
     const char  *bytes;
@@ -42,209 +37,139 @@ typedef struct {
 static const utf8_case_t  utf8_cases[] = {
 
     /* 1: some correct UTF-8 text */
-    U("empty", "", REF_ACCEPT),
-    U("ascii", "Hello, world!", REF_ACCEPT),
-    U("kosme", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", REF_ACCEPT),
-    U("nul", "\x00", REF_ACCEPT),
-    U("nul in text", "a\x00" "b", REF_ACCEPT),
+    U("empty", "", UNIT_UTF8_ACCEPT),
+    U("ascii", "Hello, world!", UNIT_UTF8_ACCEPT),
+    U("kosme", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", UNIT_UTF8_ACCEPT),
+    U("nul", "\x00", UNIT_UTF8_ACCEPT),
+    U("nul in text", "a\x00" "b", UNIT_UTF8_ACCEPT),
 
     /* 2.1: first possible sequence of a certain length */
-    U("U+0000", "\x00", REF_ACCEPT),
-    U("U+0080", "\xc2\x80", REF_ACCEPT),
-    U("U+0800", "\xe0\xa0\x80", REF_ACCEPT),
-    U("U+10000", "\xf0\x90\x80\x80", REF_ACCEPT),
-    U("5-byte first", "\xf8\x88\x80\x80\x80", REF_REJECT),
-    U("6-byte first", "\xfc\x84\x80\x80\x80\x80", REF_REJECT),
+    U("U+0000", "\x00", UNIT_UTF8_ACCEPT),
+    U("U+0080", "\xc2\x80", UNIT_UTF8_ACCEPT),
+    U("U+0800", "\xe0\xa0\x80", UNIT_UTF8_ACCEPT),
+    U("U+10000", "\xf0\x90\x80\x80", UNIT_UTF8_ACCEPT),
+    U("5-byte first", "\xf8\x88\x80\x80\x80", UNIT_UTF8_REJECT),
+    U("6-byte first", "\xfc\x84\x80\x80\x80\x80", UNIT_UTF8_REJECT),
 
     /* 2.2: last possible sequence of a certain length */
-    U("U+007F", "\x7f", REF_ACCEPT),
-    U("U+07FF", "\xdf\xbf", REF_ACCEPT),
-    U("U+FFFF", "\xef\xbf\xbf", REF_ACCEPT),
-    U("U+1FFFFF", "\xf7\xbf\xbf\xbf", REF_REJECT),
-    U("5-byte last", "\xfb\xbf\xbf\xbf\xbf", REF_REJECT),
-    U("6-byte last", "\xfd\xbf\xbf\xbf\xbf\xbf", REF_REJECT),
+    U("U+007F", "\x7f", UNIT_UTF8_ACCEPT),
+    U("U+07FF", "\xdf\xbf", UNIT_UTF8_ACCEPT),
+    U("U+FFFF", "\xef\xbf\xbf", UNIT_UTF8_ACCEPT),
+    U("U+1FFFFF", "\xf7\xbf\xbf\xbf", UNIT_UTF8_REJECT),
+    U("5-byte last", "\xfb\xbf\xbf\xbf\xbf", UNIT_UTF8_REJECT),
+    U("6-byte last", "\xfd\xbf\xbf\xbf\xbf\xbf", UNIT_UTF8_REJECT),
 
     /* 2.3: other boundary conditions */
-    U("U+D7FF", "\xed\x9f\xbf", REF_ACCEPT),
-    U("U+E000", "\xee\x80\x80", REF_ACCEPT),
-    U("U+FFFD", "\xef\xbf\xbd", REF_ACCEPT),
-    U("U+10FFFF", "\xf4\x8f\xbf\xbf", REF_ACCEPT),
-    U("U+110000", "\xf4\x90\x80\x80", REF_REJECT),
+    U("U+D7FF", "\xed\x9f\xbf", UNIT_UTF8_ACCEPT),
+    U("U+E000", "\xee\x80\x80", UNIT_UTF8_ACCEPT),
+    U("U+FFFD", "\xef\xbf\xbd", UNIT_UTF8_ACCEPT),
+    U("U+10FFFF", "\xf4\x8f\xbf\xbf", UNIT_UTF8_ACCEPT),
+    U("U+110000", "\xf4\x90\x80\x80", UNIT_UTF8_REJECT),
 
     /* 3.1: unexpected continuation bytes */
-    U("lone 80", "\x80", REF_REJECT),
-    U("lone bf", "\xbf", REF_REJECT),
-    U("80 bf", "\x80\xbf", REF_REJECT),
-    U("80 bf 80", "\x80\xbf\x80", REF_REJECT),
-    U("80 bf 80 bf", "\x80\xbf\x80\xbf", REF_REJECT),
-    U("a then 80", "a\x80", REF_REJECT),
-    U("U+0080 then 80", "\xc2\x80\x80", REF_REJECT),
-    U("U+10000 then 80", "\xf0\x90\x80\x80\x80", REF_REJECT),
+    U("lone 80", "\x80", UNIT_UTF8_REJECT),
+    U("lone bf", "\xbf", UNIT_UTF8_REJECT),
+    U("80 bf", "\x80\xbf", UNIT_UTF8_REJECT),
+    U("80 bf 80", "\x80\xbf\x80", UNIT_UTF8_REJECT),
+    U("80 bf 80 bf", "\x80\xbf\x80\xbf", UNIT_UTF8_REJECT),
+    U("a then 80", "a\x80", UNIT_UTF8_REJECT),
+    U("U+0080 then 80", "\xc2\x80\x80", UNIT_UTF8_REJECT),
+    U("U+10000 then 80", "\xf0\x90\x80\x80\x80", UNIT_UTF8_REJECT),
 
     /* 3.2: lonely start characters */
-    U("c0 space", "\xc0 ", REF_REJECT),
-    U("c2 space", "\xc2 ", REF_REJECT),
-    U("df space", "\xdf ", REF_REJECT),
-    U("e0 space", "\xe0 ", REF_REJECT),
-    U("ef space", "\xef ", REF_REJECT),
-    U("f0 space", "\xf0 ", REF_REJECT),
-    U("f4 space", "\xf4 ", REF_REJECT),
-    U("f8 space", "\xf8 ", REF_REJECT),
-    U("fc space", "\xfc ", REF_REJECT),
-    U("e1 80 space", "\xe1\x80 ", REF_REJECT),
-    U("f1 80 80 space", "\xf1\x80\x80 ", REF_REJECT),
+    U("c0 space", "\xc0 ", UNIT_UTF8_REJECT),
+    U("c2 space", "\xc2 ", UNIT_UTF8_REJECT),
+    U("df space", "\xdf ", UNIT_UTF8_REJECT),
+    U("e0 space", "\xe0 ", UNIT_UTF8_REJECT),
+    U("ef space", "\xef ", UNIT_UTF8_REJECT),
+    U("f0 space", "\xf0 ", UNIT_UTF8_REJECT),
+    U("f4 space", "\xf4 ", UNIT_UTF8_REJECT),
+    U("f8 space", "\xf8 ", UNIT_UTF8_REJECT),
+    U("fc space", "\xfc ", UNIT_UTF8_REJECT),
+    U("e1 80 space", "\xe1\x80 ", UNIT_UTF8_REJECT),
+    U("f1 80 80 space", "\xf1\x80\x80 ", UNIT_UTF8_REJECT),
 
     /* 3.3: sequences with the last continuation byte missing */
-    U("c2 at end", "\xc2", REF_INCOMPLETE),
-    U("df at end", "\xdf", REF_INCOMPLETE),
-    U("e0 a0 at end", "\xe0\xa0", REF_INCOMPLETE),
-    U("ef bf at end", "\xef\xbf", REF_INCOMPLETE),
-    U("e1 at end", "\xe1", REF_INCOMPLETE),
-    U("f0 90 80 at end", "\xf0\x90\x80", REF_INCOMPLETE),
-    U("f4 8f bf at end", "\xf4\x8f\xbf", REF_INCOMPLETE),
-    U("f1 at end", "\xf1", REF_INCOMPLETE),
-    U("text then f0 90", "abc\xf0\x90", REF_INCOMPLETE),
-    U("c0 at end", "\xc0", REF_REJECT),
-    U("e0 80 at end", "\xe0\x80", REF_REJECT),
-    U("f0 80 80 at end", "\xf0\x80\x80", REF_REJECT),
-    U("f7 bf bf at end", "\xf7\xbf\xbf", REF_REJECT),
+    U("c2 at end", "\xc2", UNIT_UTF8_INCOMPLETE),
+    U("df at end", "\xdf", UNIT_UTF8_INCOMPLETE),
+    U("e0 a0 at end", "\xe0\xa0", UNIT_UTF8_INCOMPLETE),
+    U("ef bf at end", "\xef\xbf", UNIT_UTF8_INCOMPLETE),
+    U("e1 at end", "\xe1", UNIT_UTF8_INCOMPLETE),
+    U("f0 90 80 at end", "\xf0\x90\x80", UNIT_UTF8_INCOMPLETE),
+    U("f4 8f bf at end", "\xf4\x8f\xbf", UNIT_UTF8_INCOMPLETE),
+    U("f1 at end", "\xf1", UNIT_UTF8_INCOMPLETE),
+    U("text then f0 90", "abc\xf0\x90", UNIT_UTF8_INCOMPLETE),
+    U("c0 at end", "\xc0", UNIT_UTF8_REJECT),
+    U("e0 80 at end", "\xe0\x80", UNIT_UTF8_REJECT),
+    U("f0 80 80 at end", "\xf0\x80\x80", UNIT_UTF8_REJECT),
+    U("f7 bf bf at end", "\xf7\xbf\xbf", UNIT_UTF8_REJECT),
 
     /* 3.4: concatenation of incomplete sequences */
     U("incomplete concatenation",
-      "\xc2\xe0\xa0\xf0\x90\x80\xdf\xef\xbf\xf4\x8f\xbf", REF_REJECT),
+      "\xc2\xe0\xa0\xf0\x90\x80\xdf\xef\xbf\xf4\x8f\xbf", UNIT_UTF8_REJECT),
 
     /* 3.5: impossible bytes */
-    U("fe", "\xfe", REF_REJECT),
-    U("ff", "\xff", REF_REJECT),
-    U("fe fe ff ff", "\xfe\xfe\xff\xff", REF_REJECT),
-    U("f5", "\xf5\x80\x80\x80", REF_REJECT),
-    U("f6", "\xf6\x80\x80\x80", REF_REJECT),
-    U("f7", "\xf7\x80\x80\x80", REF_REJECT),
-    U("ff in text", "abc\xff" "def", REF_REJECT),
+    U("fe", "\xfe", UNIT_UTF8_REJECT),
+    U("ff", "\xff", UNIT_UTF8_REJECT),
+    U("fe fe ff ff", "\xfe\xfe\xff\xff", UNIT_UTF8_REJECT),
+    U("f5", "\xf5\x80\x80\x80", UNIT_UTF8_REJECT),
+    U("f6", "\xf6\x80\x80\x80", UNIT_UTF8_REJECT),
+    U("f7", "\xf7\x80\x80\x80", UNIT_UTF8_REJECT),
+    U("ff in text", "abc\xff" "def", UNIT_UTF8_REJECT),
 
     /* 4.1: overlong ASCII */
-    U("overlong / 2", "\xc0\xaf", REF_REJECT),
-    U("overlong / 3", "\xe0\x80\xaf", REF_REJECT),
-    U("overlong / 4", "\xf0\x80\x80\xaf", REF_REJECT),
-    U("overlong / 5", "\xf8\x80\x80\x80\xaf", REF_REJECT),
-    U("overlong / 6", "\xfc\x80\x80\x80\x80\xaf", REF_REJECT),
+    U("overlong / 2", "\xc0\xaf", UNIT_UTF8_REJECT),
+    U("overlong / 3", "\xe0\x80\xaf", UNIT_UTF8_REJECT),
+    U("overlong / 4", "\xf0\x80\x80\xaf", UNIT_UTF8_REJECT),
+    U("overlong / 5", "\xf8\x80\x80\x80\xaf", UNIT_UTF8_REJECT),
+    U("overlong / 6", "\xfc\x80\x80\x80\x80\xaf", UNIT_UTF8_REJECT),
 
     /* 4.2: maximum overlong sequences */
-    U("overlong max 2", "\xc1\xbf", REF_REJECT),
-    U("overlong max 3", "\xe0\x9f\xbf", REF_REJECT),
-    U("overlong max 4", "\xf0\x8f\xbf\xbf", REF_REJECT),
+    U("overlong max 2", "\xc1\xbf", UNIT_UTF8_REJECT),
+    U("overlong max 3", "\xe0\x9f\xbf", UNIT_UTF8_REJECT),
+    U("overlong max 4", "\xf0\x8f\xbf\xbf", UNIT_UTF8_REJECT),
 
     /* 4.3: overlong NUL */
-    U("overlong nul 2", "\xc0\x80", REF_REJECT),
-    U("overlong nul 3", "\xe0\x80\x80", REF_REJECT),
-    U("overlong nul 4", "\xf0\x80\x80\x80", REF_REJECT),
+    U("overlong nul 2", "\xc0\x80", UNIT_UTF8_REJECT),
+    U("overlong nul 3", "\xe0\x80\x80", UNIT_UTF8_REJECT),
+    U("overlong nul 4", "\xf0\x80\x80\x80", UNIT_UTF8_REJECT),
 
     /* 5.1: single UTF-16 surrogates */
-    U("U+D800", "\xed\xa0\x80", REF_REJECT),
-    U("U+DB7F", "\xed\xad\xbf", REF_REJECT),
-    U("U+DB80", "\xed\xae\x80", REF_REJECT),
-    U("U+DBFF", "\xed\xaf\xbf", REF_REJECT),
-    U("U+DC00", "\xed\xb0\x80", REF_REJECT),
-    U("U+DF80", "\xed\xbe\x80", REF_REJECT),
-    U("U+DFFF", "\xed\xbf\xbf", REF_REJECT),
+    U("U+D800", "\xed\xa0\x80", UNIT_UTF8_REJECT),
+    U("U+DB7F", "\xed\xad\xbf", UNIT_UTF8_REJECT),
+    U("U+DB80", "\xed\xae\x80", UNIT_UTF8_REJECT),
+    U("U+DBFF", "\xed\xaf\xbf", UNIT_UTF8_REJECT),
+    U("U+DC00", "\xed\xb0\x80", UNIT_UTF8_REJECT),
+    U("U+DF80", "\xed\xbe\x80", UNIT_UTF8_REJECT),
+    U("U+DFFF", "\xed\xbf\xbf", UNIT_UTF8_REJECT),
 
     /* 5.2: paired UTF-16 surrogates */
-    U("U+D800 U+DC00", "\xed\xa0\x80\xed\xb0\x80", REF_REJECT),
-    U("U+DBFF U+DFFF", "\xed\xaf\xbf\xed\xbf\xbf", REF_REJECT),
+    U("U+D800 U+DC00", "\xed\xa0\x80\xed\xb0\x80", UNIT_UTF8_REJECT),
+    U("U+DBFF U+DFFF", "\xed\xaf\xbf\xed\xbf\xbf", UNIT_UTF8_REJECT),
 
     /* 5.3: noncharacters are valid UTF-8 */
-    U("U+FFFE", "\xef\xbf\xbe", REF_ACCEPT),
-    U("U+FDD0", "\xef\xb7\x90", REF_ACCEPT),
-    U("U+10FFFE", "\xf4\x8f\xbf\xbe", REF_ACCEPT),
+    U("U+FFFE", "\xef\xbf\xbe", UNIT_UTF8_ACCEPT),
+    U("U+FDD0", "\xef\xb7\x90", UNIT_UTF8_ACCEPT),
+    U("U+10FFFE", "\xf4\x8f\xbf\xbe", UNIT_UTF8_ACCEPT),
 
     /* text with multibyte characters everywhere */
     U("mixed", "a\xc2\xa9" "b\xe2\x82\xac" "c\xf0\x9f\x98\x80" "d\xed\x9f\xbf"
-      "\xee\x80\x80\xf4\x8f\xbf\xbf" "end", REF_ACCEPT),
+      "\xee\x80\x80\xf4\x8f\xbf\xbf" "end", UNIT_UTF8_ACCEPT),
 };
-
-
-/* an independent UTF-8 decoder: result, and where a rejection happens */
-
-static int
-ref_utf8(const unsigned char *s, size_t n, size_t *where)
-{
-    size_t         i, k, need;
-    unsigned char  c, b, lo, hi;
-
-    i = 0;
-
-    while (i < n) {
-        c = s[i];
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-
-        lo = 0x80;
-        hi = 0xbf;
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            if (c == 0xe0) {
-                lo = 0xa0;
-            } else if (c == 0xed) {
-                hi = 0x9f;
-            }
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            if (c == 0xf0) {
-                lo = 0x90;
-            } else if (c == 0xf4) {
-                hi = 0x8f;
-            }
-
-        } else {
-            *where = i;
-            return REF_REJECT;
-        }
-
-        for (k = 1; k <= need; k++) {
-            if (i + k >= n) {
-                return REF_INCOMPLETE;
-            }
-
-            b = s[i + k];
-
-            if (k > 1) {
-                lo = 0x80;
-                hi = 0xbf;
-            }
-
-            if (b < lo || b > hi) {
-                *where = i + k;
-                return REF_REJECT;
-            }
-        }
-
-        i += need + 1;
-    }
-
-    return REF_ACCEPT;
-}
 
 
 static int
 state_class(uint32_t state)
 {
     if (state == WS_UTF8_ACCEPT) {
-        return REF_ACCEPT;
+        return UNIT_UTF8_ACCEPT;
     }
 
     if (state == WS_UTF8_REJECT) {
-        return REF_REJECT;
+        return UNIT_UTF8_REJECT;
     }
 
-    return REF_INCOMPLETE;
+    return UNIT_UTF8_INCOMPLETE;
 }
 
 
@@ -292,8 +217,8 @@ test_utf8_cases(void)
         unit_ctx = c->name;
 
         /* the table agrees with the reference decoder */
-        CHECKF(ref_utf8(s, n, &where) == c->result, "reference says %s",
-               class_name[ref_utf8(s, n, &where)]);
+        CHECKF(unit_ref_utf8(s, n, &where) == c->result, "reference says %s",
+               class_name[unit_ref_utf8(s, n, &where)]);
 
         st = ws_utf8_validate(WS_UTF8_ACCEPT, s, n);
         CHECKF(state_class(st) == c->result, "got %s (state %u), want %s",
@@ -301,15 +226,15 @@ test_utf8_cases(void)
                class_name[c->result]);
 
         /* REJECT is final */
-        if (c->result == REF_REJECT) {
+        if (c->result == UNIT_UTF8_REJECT) {
             CHECK_EQ(ws_utf8_validate(st, (const unsigned char *) "a", 1),
                      WS_UTF8_REJECT);
             CHECK_EQ(ws_utf8_validate(st, (const unsigned char *) "", 0),
                      WS_UTF8_REJECT);
 
             /* rejected at the first byte that cannot continue */
-            ref_utf8(s, n, &where);
-            CHECKF(state_class(ws_utf8_validate(0, s, where)) != REF_REJECT,
+            unit_ref_utf8(s, n, &where);
+            CHECKF(state_class(ws_utf8_validate(0, s, where)) != UNIT_UTF8_REJECT,
                    "rejected before byte %lu", (unsigned long) where);
             CHECKF(ws_utf8_validate(0, s, where + 1) == WS_UTF8_REJECT,
                    "not rejected at byte %lu", (unsigned long) where);
@@ -396,12 +321,12 @@ test_utf8_exhaustive(void)
     for (a = 0; a < 256; a++) {
         s[0] = (unsigned char) a;
         st = ws_utf8_validate(0, s, 1);
-        nbad += state_class(st) != ref_utf8(s, 1, &where);
+        nbad += state_class(st) != unit_ref_utf8(s, 1, &where);
 
         for (b = 0; b < 256; b++) {
             s[1] = (unsigned char) b;
             st = ws_utf8_validate(0, s, 2);
-            nbad += state_class(st) != ref_utf8(s, 2, &where);
+            nbad += state_class(st) != unit_ref_utf8(s, 2, &where);
 
             mask_bytes(m, s, 2, test_keys[2], a & 3);
             nbadm += ws_utf8_validate_masked(0, m, 2, test_keys[2], a & 3)
@@ -410,7 +335,7 @@ test_utf8_exhaustive(void)
             for (c = 0; c < 256; c++) {
                 s[2] = (unsigned char) c;
                 st = ws_utf8_validate(0, s, 3);
-                if (state_class(st) != ref_utf8(s, 3, &where)) {
+                if (state_class(st) != unit_ref_utf8(s, 3, &where)) {
                     nbad++;
                 }
 
@@ -421,7 +346,7 @@ test_utf8_exhaustive(void)
                 for (d = 0; d < 256; d++) {
                     s[3] = (unsigned char) d;
                     st = ws_utf8_validate(0, s, 4);
-                    if (state_class(st) != ref_utf8(s, 4, &where)) {
+                    if (state_class(st) != unit_ref_utf8(s, 4, &where)) {
                         nbad++;
                     }
                 }
@@ -432,7 +357,7 @@ test_utf8_exhaustive(void)
                     s[2] = tails[c];
                     s[3] = tails[d];
                     st = ws_utf8_validate(0, s, 4);
-                    nbad += state_class(st) != ref_utf8(s, 4, &where);
+                    nbad += state_class(st) != unit_ref_utf8(s, 4, &where);
 
                     mask_bytes(m, s, 4, test_keys[3], b & 3);
                     nbadm += ws_utf8_validate_masked(0, m, 4, test_keys[3],
@@ -446,68 +371,6 @@ test_utf8_exhaustive(void)
     CHECKF(nbadm == 0, "%u short strings differ masked", nbadm);
 
     unit_ctx = "";
-}
-
-
-/* builds valid text of n bytes: ASCII runs and multibyte characters */
-
-static size_t
-make_text(unsigned char *dst, size_t n, unsigned ascii_percent)
-{
-    size_t    i, k;
-    uint32_t  cp;
-
-    i = 0;
-
-    while (i < n) {
-        if (unit_rand_range(100) < ascii_percent) {
-            dst[i++] = (unsigned char) (0x20 + unit_rand_range(0x5f));
-            continue;
-        }
-
-        switch (unit_rand_range(3)) {
-
-        case 0:
-            cp = 0x80 + (uint32_t) unit_rand_range(0x800 - 0x80);
-            k = 2;
-            break;
-
-        case 1:
-            do {
-                cp = 0x800 + (uint32_t) unit_rand_range(0x10000 - 0x800);
-            } while (cp >= 0xd800 && cp <= 0xdfff);
-            k = 3;
-            break;
-
-        default:
-            cp = 0x10000 + (uint32_t) unit_rand_range(0x110000 - 0x10000);
-            k = 4;
-            break;
-        }
-
-        if (i + k > n) {
-            dst[i++] = 'x';
-            continue;
-        }
-
-        if (k == 2) {
-            dst[i++] = (unsigned char) (0xc0 | (cp >> 6));
-            dst[i++] = (unsigned char) (0x80 | (cp & 0x3f));
-
-        } else if (k == 3) {
-            dst[i++] = (unsigned char) (0xe0 | (cp >> 12));
-            dst[i++] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
-            dst[i++] = (unsigned char) (0x80 | (cp & 0x3f));
-
-        } else {
-            dst[i++] = (unsigned char) (0xf0 | (cp >> 18));
-            dst[i++] = (unsigned char) (0x80 | ((cp >> 12) & 0x3f));
-            dst[i++] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
-            dst[i++] = (unsigned char) (0x80 | (cp & 0x3f));
-        }
-    }
-
-    return n;
 }
 
 
@@ -540,7 +403,7 @@ test_utf8_long(void)
 
     for (round = 0; round < 4; round++) {
         n = (round == 0) ? 257 : (round == 1) ? 64 : (round == 2) ? 511 : 100;
-        make_text(text, n, round == 3 ? 0 : (round == 1 ? 50 : 90));
+        unit_make_text(text, n, round == 3 ? 0 : (round == 1 ? 50 : 90));
 
         if (round == 0) {
             /* pure ASCII */
@@ -566,7 +429,7 @@ test_utf8_long(void)
                     break;
                 }
 
-                ref = ref_utf8(s, n, &where);
+                ref = unit_ref_utf8(s, n, &where);
 
                 align = pos & 7;
                 p = store + align;
@@ -647,7 +510,7 @@ test_utf8_streaming(void)
 
     for (round = 0; round < 20; round++) {
         n = 1 + unit_rand_range(sizeof(s) - 1);
-        make_text(s, n, (unsigned) (round * 5));
+        unit_make_text(s, n, (unsigned) (round * 5));
 
         off = unit_rand_range(4);
         mask_bytes(m, s, n, test_keys[round % NKEYS], off);

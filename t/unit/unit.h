@@ -36,11 +36,10 @@ static const char    *unit_ctx = "";
 #define CHECKF(expr, ...)                                                    \
     unit_check((expr) ? 1 : 0, __FILE__, __LINE__, #expr, __VA_ARGS__)
 
-/* CHECK_EQ(a, b): integers */
+/* CHECK_EQ(a, b): integers, each evaluated once */
 #define CHECK_EQ(a, b)                                                       \
-    CHECKF((unsigned long long) (a) == (unsigned long long) (b),             \
-           "%llu != %llu", (unsigned long long) (a),                         \
-           (unsigned long long) (b))
+    unit_check_eq((unsigned long long) (a), (unsigned long long) (b),       \
+                  __FILE__, __LINE__, #a " == " #b)
 
 /* CHECK_MEM(a, b, n): n bytes */
 #define CHECK_MEM(a, b, n)                                                   \
@@ -95,6 +94,14 @@ unit_check(int ok, const char *file, int line, const char *expr,
 
 
 static int
+unit_check_eq(unsigned long long a, unsigned long long b, const char *file,
+    int line, const char *expr)
+{
+    return unit_check(a == b, file, line, expr, "%llu != %llu", a, b);
+}
+
+
+static int
 unit_streq(const char *a, const char *b)
 {
     if (a == NULL || b == NULL) {
@@ -136,12 +143,81 @@ unit_hexdiff(const void *a, const void *b, size_t n)
 }
 
 
-static int
-unit_done(void)
-{
-    printf("%lu passed, %lu failed\n", unit_passed, unit_failed);
+/*
+ * An independent UTF-8 decoder (RFC 3629): the result for s[0..n), and in
+ * *where the index of the byte at which a rejection happens.
+ */
 
-    return unit_failed ? 1 : 0;
+#define UNIT_UTF8_ACCEPT      0
+#define UNIT_UTF8_REJECT      1
+#define UNIT_UTF8_INCOMPLETE  2
+
+
+static int
+unit_ref_utf8(const unsigned char *s, size_t n, size_t *where)
+{
+    size_t         i, k, need;
+    unsigned char  c, b, lo, hi;
+
+    i = 0;
+
+    while (i < n) {
+        c = s[i];
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            if (c == 0xe0) {
+                lo = 0xa0;
+            } else if (c == 0xed) {
+                hi = 0x9f;
+            }
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            if (c == 0xf0) {
+                lo = 0x90;
+            } else if (c == 0xf4) {
+                hi = 0x8f;
+            }
+
+        } else {
+            *where = i;
+            return UNIT_UTF8_REJECT;
+        }
+
+        for (k = 1; k <= need; k++) {
+            if (i + k >= n) {
+                return UNIT_UTF8_INCOMPLETE;
+            }
+
+            b = s[i + k];
+
+            if (k > 1) {
+                lo = 0x80;
+                hi = 0xbf;
+            }
+
+            if (b < lo || b > hi) {
+                *where = i + k;
+                return UNIT_UTF8_REJECT;
+            }
+        }
+
+        i += need + 1;
+    }
+
+    return UNIT_UTF8_ACCEPT;
 }
 
 
@@ -164,6 +240,86 @@ static size_t
 unit_rand_range(size_t n)
 {
     return n ? (size_t) (unit_rand() % n) : 0;
+}
+
+
+/*
+ * Valid UTF-8 text of exactly n bytes: printable ASCII (ascii_percent of
+ * the characters) and 2-, 3- and 4-byte characters.
+ */
+
+static size_t
+unit_make_text(unsigned char *dst, size_t n, unsigned ascii_percent)
+{
+    size_t    i, k;
+    uint32_t  cp;
+
+    i = 0;
+
+    while (i < n) {
+        if (unit_rand_range(100) < ascii_percent) {
+            dst[i++] = (unsigned char) (0x20 + unit_rand_range(0x5f));
+            continue;
+        }
+
+        switch (unit_rand_range(3)) {
+
+        case 0:
+            cp = 0x80 + (uint32_t) unit_rand_range(0x800 - 0x80);
+            k = 2;
+            break;
+
+        case 1:
+            do {
+                cp = 0x800 + (uint32_t) unit_rand_range(0x10000 - 0x800);
+            } while (cp >= 0xd800 && cp <= 0xdfff);
+            k = 3;
+            break;
+
+        default:
+            cp = 0x10000 + (uint32_t) unit_rand_range(0x110000 - 0x10000);
+            k = 4;
+            break;
+        }
+
+        if (i + k > n) {
+            dst[i++] = 'x';
+            continue;
+        }
+
+        if (k == 2) {
+            dst[i++] = (unsigned char) (0xc0 | (cp >> 6));
+            dst[i++] = (unsigned char) (0x80 | (cp & 0x3f));
+
+        } else if (k == 3) {
+            dst[i++] = (unsigned char) (0xe0 | (cp >> 12));
+            dst[i++] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+            dst[i++] = (unsigned char) (0x80 | (cp & 0x3f));
+
+        } else {
+            dst[i++] = (unsigned char) (0xf0 | (cp >> 18));
+            dst[i++] = (unsigned char) (0x80 | ((cp >> 12) & 0x3f));
+            dst[i++] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+            dst[i++] = (unsigned char) (0x80 | (cp & 0x3f));
+        }
+    }
+
+    return n;
+}
+
+
+static int
+unit_done(void)
+{
+    /* every helper counts as used in every test program */
+    (void) unit_hexdiff;
+    (void) unit_make_text;
+    (void) unit_str;
+    (void) unit_ref_utf8;
+
+    printf("%lu passed, %lu failed\n", unit_passed, unit_failed);
+
+    return unit_failed ? 1 : 0;
 }
 
 
