@@ -1558,7 +1558,8 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_WS_VAR_FRAMES_OUT:
-        n = (off_t) (ctx->dir[1].parser.frames + ctx->dir[1].inject_frames);
+        n = (off_t) (ctx->dir[1].parser.forwarded
+                     + ctx->dir[1].inject_frames);
         break;
 
     case NGX_HTTP_WS_VAR_BYTES_IN:

@@ -106,6 +106,7 @@ typedef struct {
     ngx_http_ws_side_t           side[2];
     ngx_event_t                  close_timer;
     ngx_http_upstream_handler_pt upstream_done;
+    ngx_event_handler_pt         client_read_handler;
 
     time_t                       start_sec;
     ngx_msec_t                   start_msec;
@@ -117,6 +118,7 @@ typedef struct {
     unsigned                     upgraded:1;
     unsigned                     finalized:1;
     unsigned                     processing:1;
+    unsigned                     shutdown:1;
 } ngx_http_ws_ctx_t;
 
 

@@ -14,6 +14,7 @@
 #define ngx_http_ws_dir_to(ctx, side)    (&(ctx)->dir[1 - (side)])
 
 
+static void ngx_http_ws_client_read_event(ngx_event_t *rev);
 static void ngx_http_ws_client_handler(ngx_http_request_t *r);
 static void ngx_http_ws_upstream_handler(ngx_http_request_t *r,
     ngx_http_upstream_t *u);
@@ -178,6 +179,16 @@ ngx_http_ws_relay_init(void *data)
     ctx->close_timer.data = ctx;
     ctx->close_timer.log = c->log;
 
+    /*
+     * On a graceful shutdown nginx calls the read handler of "idle"
+     * connections with c->close set: the WebSocket then closes with 1001
+     * on both sides instead of being cut.
+     */
+
+    ctx->client_read_handler = c->read->handler;
+    c->idle = 1;
+    c->read->handler = ngx_http_ws_client_read_event;
+
     /* the relay starts from the event loop, after this call chain */
 
     ngx_post_event(c->read, &ngx_posted_events);
@@ -197,6 +208,50 @@ ngx_http_ws_relay_filter(void *data, ssize_t bytes)
                   "ws: unexpected %z bytes in upstream filter", bytes);
 
     return NGX_ERROR;
+}
+
+
+static void
+ngx_http_ws_client_read_event(ngx_event_t *rev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+    ngx_http_ws_ctx_t   *ctx;
+
+    c = rev->data;
+    r = c->data;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+
+    if (!c->close) {
+        /* nginx's own handler: it calls r->read_event_handler */
+        ctx->client_read_handler(rev);
+        return;
+    }
+
+    c->close = 0;
+
+    if (ctx->shutdown) {
+        /* worker_shutdown_timeout expired */
+        ngx_http_ws_finalize(ctx);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    ctx->shutdown = 1;
+    c->idle = 0;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: closing on worker shutdown");
+
+    ngx_http_ws_closing(ctx, NGX_HTTP_WS_BY_PROXY, WS_CLOSE_GOING_AWAY);
+    ngx_http_ws_inject_close(ctx, NGX_HTTP_WS_CLIENT, WS_CLOSE_GOING_AWAY);
+    ngx_http_ws_inject_close(ctx, NGX_HTTP_WS_UPSTREAM, WS_CLOSE_GOING_AWAY);
+
+    ngx_http_ws_process(ctx);
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -725,6 +780,9 @@ ngx_http_ws_finalize(ngx_http_ws_ctx_t *ctx)
         /* the client may still send its close reply: do not reset it */
         r->lingering_close = 1;
     }
+
+    c->idle = 0;
+    c->read->handler = ctx->client_read_handler;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws relay done");
 

@@ -156,7 +156,8 @@ typedef struct {
     unsigned         close_code;      /* of the close frame seen */
     unsigned         error_code;      /* close code to answer a violation */
     const char      *error;           /* what the violation was */
-    uint64_t         frames;          /* complete frames parsed */
+    uint64_t         frames;          /* valid frames received */
+    uint64_t         forwarded;       /* of them, frames forwarded */
 } ws_parser_t;
 
 

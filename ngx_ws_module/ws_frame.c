@@ -334,8 +334,10 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
             }
         }
 
+        p->frames++;
+
         if (!p->drop) {
-            p->frames++;
+            p->forwarded++;
         }
 
         p->mid_frame = 0;
