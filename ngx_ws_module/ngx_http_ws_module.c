@@ -369,6 +369,12 @@ ngx_http_ws_handler(ngx_http_request_t *r)
     ngx_http_ws_ctx_t       *ctx;
     ngx_http_ws_loc_conf_t  *wlcf;
 
+    if (r != r->main) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: ws_pass in a subrequest");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     key = NULL;
 
     rc = ngx_http_ws_check_handshake(r, &key);
