@@ -107,8 +107,9 @@ $(BUILD)/fuzz/%: $(FUZZ_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS)
 
-# Each target runs FUZZ_SECONDS on a scratch copy of its committed seeds
-# (fuzz/corpus/<name>/); crashes land in build/fuzz/artifacts/.
+# Each target fuzz/fuzz_<name>.c runs FUZZ_SECONDS on a scratch copy of its
+# committed seeds, fuzz/corpus/<name>/ (or fuzz/corpus/fuzz_<name>/); crashes
+# land in build/fuzz/artifacts/.
 fuzz: $(FUZZ_BINS)
 	@if [ -z "$(strip $(FUZZ_BINS))" ]; then \
 	    echo "fuzz: no targets in $(FUZZ_DIR)/"; exit 0; \
@@ -117,9 +118,9 @@ fuzz: $(FUZZ_BINS)
 	    name=$$(basename $$bin); \
 	    work=$(BUILD)/fuzz/corpus/$$name; \
 	    rm -rf $$work; mkdir -p $$work $(BUILD)/fuzz/artifacts; \
-	    if [ -d $(FUZZ_DIR)/corpus/$$name ]; then \
-	        cp -R $(FUZZ_DIR)/corpus/$$name/. $$work/; \
-	    fi; \
+	    for seeds in $(FUZZ_DIR)/corpus/$$name $(FUZZ_DIR)/corpus/$${name#fuzz_}; do \
+	        if [ -d $$seeds ]; then cp -R $$seeds/. $$work/; break; fi; \
+	    done; \
 	    log=$(BUILD)/fuzz/$$name.log; \
 	    echo "fuzz: $$name for $(FUZZ_SECONDS)s ($$(ls $$work | wc -l) seeds)"; \
 	    if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
