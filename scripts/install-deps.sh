@@ -73,11 +73,22 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+
+# Keep package scripts from starting services (Debian's nginx would start on
+# port 80, and its postinst fails where it cannot): a policy-rc.d that denies
+# every start, in place only for this install.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
+
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}"
 
-# Installing Debian's nginx may start the system service on port 80. ngx_ws
-# always runs its own nginx with a private prefix, so stop that one.
+# Should the system nginx service run anyway, stop it: ngx_ws always runs its
+# own nginx with a private prefix.
 stop_system_nginx() {
     local pid=""
     [ -r /run/nginx.pid ] && pid="$(cat /run/nginx.pid 2>/dev/null || true)"
