@@ -1,0 +1,1226 @@
+
+/*
+ * Copyright (C) the ngx_ws authors
+ *
+ * libFuzzer target for the relay scanner, ws_scan().
+ *
+ * The first bytes of the input choose the settings: direction, UTF-8
+ * validation, frame and message limits, buffer size (256 and more), how the
+ * stream is cut into pieces, and whether the relay sets "stop" or "drop"
+ * part way.  The rest is either the wire stream itself or a list of frame
+ * records that are turned into a stream (mostly valid frames, masked as the
+ * direction wants, so that deep states are reached).  The stream is run
+ * through a model of the relay (receive into [last, end), ws_scan(), send
+ * [pos, fwd), ws_scan(), reset when empty) and checked against an
+ * independent reference validator:
+ *
+ *   - start - WS_HEADROOM <= pos <= fwd <= scan <= last <= end and
+ *     start <= hold <= scan after every call;
+ *   - the result (OK, CLOSE with its code, ERROR with its code and reason)
+ *     is the reference's, and so is the count of valid frames;
+ *   - the output is a valid frame stream: the valid frames of the input, as
+ *     they were or (text frames) re-fragmented with the same payload bytes,
+ *     and nothing of an invalid frame except validated text bytes;
+ *   - the unmasked payloads of the output are the reference's;
+ *   - nothing is forwarded after CLOSE or ERROR and the output then ends at
+ *     a frame boundary; the model never stops making progress.
+ *
+ * Any failure calls abort().
+ *
+ * Settings, the first 6 bytes:
+ *   0: bit 0 client (masked frames), bit 1 no UTF-8 validation, bit 2 raw
+ *      stream (else records, see make_stream()), bit 3 max_frame, bit 4
+ *      max_message;
+ *   1: buffer size: below 0xe0 256 + 53 * value, else one of sizes[];
+ *   2: max_frame = 7 * value + 1;  3: max_message = 29 * value + 1;
+ *   4: bits 6-7 pieces: 0 all the free space, 1 fixed (bits 0-5), 2 random
+ *      (up to bits 0-5), 3 one byte at a time;
+ *   5: bits 6-7: 1 stop, 2 drop, set when bits 0-5 64ths of the stream were
+ *      received.
+ *
+ * Build and run (from the repository root):
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
+ *       -fno-sanitize-recover=all -I ngx_ws_module -o fuzz_frame \
+ *       fuzz/fuzz_frame.c ngx_ws_module/ws_frame.c ngx_ws_module/ws_utf8.c \
+ *       ngx_ws_module/ws_handshake.c
+ *   mkdir -p corpus-run && cp -R fuzz/corpus/frame/. corpus-run/
+ *   ./fuzz_frame -max_total_time=300 corpus-run
+ *
+ * or "make fuzz".  A crash input is replayed with ./fuzz_frame FILE; set
+ * FUZZ_FRAME_VERBOSE=1 in the environment to see the settings and results.
+ * The seeds are written by fuzz/make_seeds.py.
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+
+#include "ws_core.h"
+
+
+#define MAX_STREAM   (1024 * 1024)
+#define MAX_FRAMES   65536
+#define SETTINGS     6
+
+
+static int  verbose = -1;
+
+
+static void
+fail(const char *what)
+{
+    fprintf(stderr, "fuzz_frame: %s\n", what);
+    abort();
+}
+
+
+#define CHECK(expr)                                                          \
+    do {                                                                     \
+        if (!(expr)) {                                                       \
+            fail(#expr);                                                     \
+        }                                                                    \
+    } while (0)
+
+
+/* ---------------------------------------------------------- settings */
+
+
+typedef struct {
+    int        from_client;
+    int        validate_utf8;
+    uint64_t   max_frame;
+    uint64_t   max_message;
+    size_t     bufsize;
+    int        piece_mode;     /* 0 all free space, 1 fixed, 2 random */
+    size_t     piece;
+    uint64_t   seed;
+    int        action;         /* 0 none, 1 stop, 2 drop */
+    size_t     action_at;
+    int        structured;
+} settings_t;
+
+
+/* ---------------------------------------------------------- stream maker */
+
+
+static unsigned char  stream[MAX_STREAM + 64];
+static unsigned char  outbuf[MAX_STREAM + 64];
+
+
+static uint64_t
+xorshift(uint64_t *s)
+{
+    uint64_t  x;
+
+    x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+
+/*
+ * Records: h0 h1 [ext] payload, mostly valid frames.  h0: bit 7 FIN of a
+ * data frame, bits 4-6 all set or 110 give an RSV bit, bits 0-3 choose
+ * the opcode from op_map (13, 14: unknown opcodes, 15: a ping without
+ * FIN).  h1: bits 6-7 11 flip the masking the direction wants, 01 ask for
+ * a non-minimal length encoding; bits 0-5 the length: 0..59 as is, 60: 125,
+ * 61: 126, 62: next two bytes, 63: next two bytes times 16.  The payload
+ * of lengths up to 126 comes from the input (filled up with 'x' at its
+ * end); for 62 and 63 a count byte follows the length and that many input
+ * bytes are repeated to fill the payload ('x' if none).
+ */
+
+static const unsigned char  op_map[16] = {
+    1, 2, 0, 0, 9, 10, 8, 1, 2, 0, 0, 1, 2, 3, 11, 9
+};
+
+
+static size_t
+make_stream(const settings_t *st, const uint8_t *d, size_t n)
+{
+    int            masked, nonmin;
+    size_t         i, o, hl, len, k, code, pat;
+    unsigned       op, fin, rsv;
+    uint64_t       rs;
+    unsigned char  key[4], h0, h1;
+
+    i = 0;
+    o = 0;
+    pat = 0;
+    rs = st->seed | 1;
+    memset(key, 0, 4);
+
+    while (i + 2 <= n) {
+        h0 = d[i++];
+        h1 = d[i++];
+        code = h1 & 0x3f;
+
+        if (code < 60) {
+            len = code;
+
+        } else if (code == 60) {
+            len = 125;
+
+        } else if (code == 61) {
+            len = 126;
+
+        } else {
+            if (i + 2 > n) {
+                break;
+            }
+
+            len = (size_t) d[i] << 8 | d[i + 1];
+            i += 2;
+
+            if (code == 63) {
+                len *= 16;
+            }
+
+            pat = (i < n) ? d[i++] : 0;
+
+            if (pat > n - i) {
+                pat = n - i;
+            }
+
+            if (pat > len) {
+                pat = len;
+            }
+        }
+
+        masked = st->from_client ^ ((h1 & 0xc0) == 0xc0);
+        nonmin = (h1 & 0xc0) == 0x40;
+
+        if (o + WS_MAX_HEADER + len > MAX_STREAM) {
+            break;
+        }
+
+        op = op_map[h0 & 0x0f];
+        fin = (op & 0x8) ? ((h0 & 0x0f) != 15) : (h0 >> 7);
+        rsv = ((h0 & 0x70) == 0x70) ? 0x40 : ((h0 & 0x70) == 0x60) ? 0x10 : 0;
+
+        stream[o] = (unsigned char) ((fin ? 0x80 : 0) | rsv | op);
+        hl = 2;
+
+        if (len < 126 && !nonmin) {
+            stream[o + 1] = (unsigned char) len;
+
+        } else if (len < 65536 && !(nonmin && len >= 126)) {
+            stream[o + 1] = 126;
+            stream[o + 2] = (unsigned char) (len >> 8);
+            stream[o + 3] = (unsigned char) len;
+            hl = 4;
+
+        } else {
+            stream[o + 1] = 127;
+
+            for (k = 0; k < 8; k++) {
+                stream[o + 2 + k] = (unsigned char) ((uint64_t) len
+                                                     >> (56 - 8 * k));
+            }
+
+            hl = 10;
+        }
+
+        if (masked) {
+            stream[o + 1] |= 0x80;
+            rs ^= xorshift(&rs);
+            key[0] = (unsigned char) rs;
+            key[1] = (unsigned char) (rs >> 8);
+            key[2] = (unsigned char) (rs >> 16);
+            key[3] = (unsigned char) (rs >> 24);
+
+            /* zero keys now and then */
+            if ((rs >> 32) % 8 == 0) {
+                memset(key, 0, 4);
+            }
+
+            memcpy(stream + o + hl, key, 4);
+            hl += 4;
+        }
+
+        o += hl;
+
+        for (k = 0; k < len; k++) {
+            if (code < 62) {
+                stream[o + k] = (i < n) ? d[i++] : 'x';
+
+            } else {
+                stream[o + k] = pat ? d[i + k % pat] : 'x';
+            }
+
+            if (masked) {
+                stream[o + k] ^= key[k & 3];
+            }
+        }
+
+        o += len;
+
+        if (code >= 62) {
+            i += pat;
+        }
+    }
+
+    return o;
+}
+
+
+/* ---------------------------------------------------------- reference */
+
+
+typedef struct {
+    unsigned  need;       /* continuation bytes still needed */
+    unsigned  lo, hi;     /* range of the next continuation byte */
+} ref_u8_t;
+
+
+/* 1: the byte is fine; 0: invalid */
+
+static int
+ref_u8_byte(ref_u8_t *u, unsigned c)
+{
+    if (u->need) {
+        if (c < u->lo || c > u->hi) {
+            return 0;
+        }
+
+        u->need--;
+        u->lo = 0x80;
+        u->hi = 0xbf;
+
+        return 1;
+    }
+
+    u->lo = 0x80;
+    u->hi = 0xbf;
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        u->need = 1;
+        return 1;
+    }
+
+    if (c >= 0xe0 && c <= 0xef) {
+        u->need = 2;
+
+        if (c == 0xe0) {
+            u->lo = 0xa0;
+
+        } else if (c == 0xed) {
+            u->hi = 0x9f;
+        }
+
+        return 1;
+    }
+
+    if (c >= 0xf0 && c <= 0xf4) {
+        u->need = 3;
+
+        if (c == 0xf0) {
+            u->lo = 0x90;
+
+        } else if (c == 0xf4) {
+            u->hi = 0x8f;
+        }
+
+        return 1;
+    }
+
+    return 0;
+}
+
+
+typedef struct {
+    size_t         off;        /* in the stream */
+    size_t         hdr_len;
+    unsigned       fin, opcode, masked;
+    unsigned char  key[4];
+    uint64_t       len;
+    int            text;       /* part of a text message */
+} rframe_t;
+
+
+typedef struct {
+    int            rc;
+    unsigned       code;       /* close code or error code */
+    const char    *error;
+
+    size_t         nvalid;     /* complete valid frames before the end */
+    rframe_t      *frames;     /* nvalid + 1: the last one is the tail */
+
+    /* the tail: the frame at which the stream ended or failed */
+    int            tail;       /* its header is complete and valid */
+    uint64_t       tail_avail; /* payload bytes of it that came */
+    uint64_t       tail_valid; /* of them, valid UTF-8 (text) */
+    int            tail_held;  /* held (text or control) */
+} ref_t;
+
+
+static rframe_t  rframes[MAX_FRAMES + 1];
+
+
+static void
+ref_fail(ref_t *r, unsigned code, const char *error)
+{
+    r->rc = WS_SCAN_ERROR;
+    r->code = code;
+    r->error = error;
+}
+
+
+static int
+close_code_valid(unsigned c)
+{
+    return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014)
+           || (c >= 3000 && c <= 4999);
+}
+
+
+/*
+ * Validates the stream as RFC 6455 and docs/design.md say, reporting a
+ * violation at the first byte that shows it.
+ */
+
+static void
+reference(const settings_t *st, const unsigned char *s, size_t n, ref_t *r)
+{
+    int             control, text;
+    size_t          off, h, i, have;
+    unsigned        b0, b1, op, fin, msg_op, code, len7;
+    uint64_t        len, msg_len, k;
+    ref_u8_t        u, uc;
+    rframe_t       *f;
+    unsigned char   c, pl[WS_MAX_CONTROL_PAYLOAD];
+
+    memset(r, 0, sizeof(ref_t));
+    r->rc = WS_SCAN_OK;
+    r->frames = rframes;
+
+    off = 0;
+    msg_op = 0;
+    msg_len = 0;
+    memset(&u, 0, sizeof(u));
+
+    while (off < n && r->nvalid < MAX_FRAMES) {
+        f = &rframes[r->nvalid];
+        memset(f, 0, sizeof(rframe_t));
+        f->off = off;
+        have = n - off;
+
+        b0 = s[off];
+        fin = b0 >> 7;
+        op = b0 & 0x0f;
+        control = (op & 0x8) != 0;
+
+        if (b0 & 0x70) {
+            ref_fail(r, 1002, "reserved bits set");
+            return;
+        }
+
+        if ((op > 2 && op < 8) || op > 0xa) {
+            ref_fail(r, 1002, "unknown opcode");
+            return;
+        }
+
+        if (control && !fin) {
+            ref_fail(r, 1002, "fragmented control frame");
+            return;
+        }
+
+        if (op == 0 && msg_op == 0) {
+            ref_fail(r, 1002, "unexpected continuation frame");
+            return;
+        }
+
+        if ((op == 1 || op == 2) && msg_op != 0) {
+            ref_fail(r, 1002, "data frame inside fragmented message");
+            return;
+        }
+
+        if (have < 2) {
+            return;
+        }
+
+        b1 = s[off + 1];
+        f->masked = b1 >> 7;
+
+        if (st->from_client && !f->masked) {
+            ref_fail(r, 1002, "unmasked frame");
+            return;
+        }
+
+        if (!st->from_client && f->masked) {
+            ref_fail(r, 1002, "masked frame");
+            return;
+        }
+
+        len7 = b1 & 0x7f;
+
+        if (control && len7 > 125) {
+            ref_fail(r, 1002, "control frame too long");
+            return;
+        }
+
+        h = 2;
+        len = len7;
+
+        if (len7 == 126) {
+            if (have < 4) {
+                return;
+            }
+
+            len = (uint64_t) s[off + 2] << 8 | s[off + 3];
+            h = 4;
+
+            if (len < 126) {
+                ref_fail(r, 1002, "non-minimal payload length");
+                return;
+            }
+
+        } else if (len7 == 127) {
+            if (have < 10) {
+                return;
+            }
+
+            if (s[off + 2] & 0x80) {
+                ref_fail(r, 1002, "invalid payload length");
+                return;
+            }
+
+            len = 0;
+
+            for (i = 0; i < 8; i++) {
+                len = len << 8 | s[off + 2 + i];
+            }
+
+            h = 10;
+
+            if (len < 65536) {
+                ref_fail(r, 1002, "non-minimal payload length");
+                return;
+            }
+        }
+
+        if (st->max_frame && len > st->max_frame) {
+            ref_fail(r, 1009, "frame too big");
+            return;
+        }
+
+        if (!control && st->max_message
+            && (len > st->max_message
+                || (op == 0 ? msg_len : 0) > st->max_message - len))
+        {
+            ref_fail(r, 1009, "message too big");
+            return;
+        }
+
+        if (f->masked) {
+            if (have < h + 4) {
+                return;
+            }
+
+            memcpy(f->key, s + off + h, 4);
+            h += 4;
+        }
+
+        /* the header is complete and valid */
+
+        f->hdr_len = h;
+        f->len = len;
+        f->fin = fin;
+        f->opcode = op;
+
+        if (!control) {
+            if (op != 0) {
+                msg_op = op;
+                msg_len = 0;
+                memset(&u, 0, sizeof(u));
+            }
+
+            msg_len += len;
+        }
+
+        text = !control && msg_op == 1 && st->validate_utf8;
+        f->text = !control && msg_op == 1;
+
+        r->tail = 1;
+        r->tail_held = text || control;
+        r->tail_avail = ((uint64_t) (have - h) < len) ? have - h : len;
+        r->tail_valid = r->tail_avail;
+
+        if (text) {
+            for (k = 0; k < r->tail_avail; k++) {
+                c = s[off + h + k];
+                c ^= f->masked ? f->key[k & 3] : 0;
+
+                if (!ref_u8_byte(&u, c)) {
+                    r->tail_valid = k;
+                    ref_fail(r, 1007, "invalid UTF-8 in text message");
+                    return;
+                }
+            }
+        }
+
+        if (r->tail_avail < len) {
+            return;
+        }
+
+        /* the frame is complete */
+
+        if (!control && fin) {
+            if (text && u.need) {
+                ref_fail(r, 1007, "invalid UTF-8 in text message");
+                return;
+            }
+
+            msg_op = 0;
+        }
+
+        if (op == WS_OP_CLOSE) {
+            for (k = 0; k < len; k++) {
+                pl[k] = s[off + h + k] ^ (f->masked ? f->key[k & 3] : 0);
+            }
+
+            if (len == 1) {
+                ref_fail(r, 1002, "invalid close frame payload");
+                return;
+            }
+
+            code = WS_CLOSE_NO_STATUS;
+
+            if (len >= 2) {
+                code = (unsigned) pl[0] << 8 | pl[1];
+
+                if (!close_code_valid(code)) {
+                    ref_fail(r, 1002, "invalid close code");
+                    return;
+                }
+
+                memset(&uc, 0, sizeof(uc));
+
+                for (k = 2; k < len; k++) {
+                    if (!ref_u8_byte(&uc, pl[k])) {
+                        break;
+                    }
+                }
+
+                if (k < len || uc.need) {
+                    ref_fail(r, 1007, "invalid UTF-8 in close reason");
+                    return;
+                }
+            }
+
+            r->rc = WS_SCAN_CLOSE;
+            r->code = code;
+            r->nvalid++;
+            r->tail = 0;
+            return;
+        }
+
+        r->nvalid++;
+        r->tail = 0;
+        off += h + (size_t) len;
+    }
+}
+
+
+/* ---------------------------------------------------------- output check */
+
+
+typedef struct {
+    size_t         off;
+    size_t         hdr_len;
+    size_t         size;
+    unsigned       fin, rsv, opcode, masked;
+    int            minimal;
+    unsigned char  key[4];
+    uint64_t       len;
+} oframe_t;
+
+
+static int
+decode_frame(const unsigned char *d, size_t n, size_t off, oframe_t *f)
+{
+    size_t    h, i;
+    uint64_t  len;
+
+    memset(f, 0, sizeof(oframe_t));
+    f->off = off;
+
+    if (n - off < 2) {
+        return 0;
+    }
+
+    f->fin = d[off] >> 7;
+    f->rsv = (d[off] >> 4) & 7;
+    f->opcode = d[off] & 0x0f;
+    f->masked = d[off + 1] >> 7;
+    len = d[off + 1] & 0x7f;
+    h = 2;
+    f->minimal = 1;
+
+    if (len == 126) {
+        if (n - off < 4) {
+            return 0;
+        }
+
+        len = (uint64_t) d[off + 2] << 8 | d[off + 3];
+        h = 4;
+        f->minimal = len >= 126;
+
+    } else if (len == 127) {
+        if (n - off < 10) {
+            return 0;
+        }
+
+        len = 0;
+
+        for (i = 0; i < 8; i++) {
+            len = len << 8 | d[off + 2 + i];
+        }
+
+        h = 10;
+        f->minimal = len >= 65536 && len < 0x8000000000000000ULL;
+    }
+
+    if (f->masked) {
+        if (n - off < h + 4) {
+            return 0;
+        }
+
+        memcpy(f->key, d + off + h, 4);
+        h += 4;
+    }
+
+    f->hdr_len = h;
+    f->len = len;
+
+    if ((uint64_t) (n - off - h) < len) {
+        return 0;
+    }
+
+    f->size = h + (size_t) len;
+
+    return 1;
+}
+
+
+/*
+ * The output must be the reference's valid frames, each as it was or, for
+ * a text frame, as fragments with the same payload bytes; then, of the
+ * tail frame, a prefix allowed by how it is forwarded.  "loose": stop or
+ * drop was used; the output may end early, at any frame boundary.
+ */
+
+static void
+check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
+    const unsigned char *out, size_t out_len, int loose)
+{
+    size_t          i, j, nfr, ntotal, raw;
+    uint64_t        got, k, limit;
+    oframe_t        g;
+    const rframe_t *f;
+
+    ntotal = r->nvalid + (r->tail ? 1 : 0);
+    j = 0;
+
+    for (i = 0; i < ntotal; i++) {
+        f = &r->frames[i];
+
+        if (i == r->nvalid && !r->tail_held) {
+
+            /* a streamed frame: its header and what came of the payload */
+
+            raw = f->hdr_len + (size_t) r->tail_avail;
+
+            CHECK(r->rc == WS_SCAN_OK);
+            CHECK(out_len - j <= raw);
+            CHECK(loose || out_len - j == raw);
+            CHECK(memcmp(out + j, in + f->off, out_len - j) == 0);
+            return;
+        }
+
+        if (j == out_len) {
+            if (loose || i == r->nvalid) {
+                return;
+            }
+
+            fail("a valid frame is missing in the output");
+        }
+
+        if (!decode_frame(out, out_len, j, &g)) {
+            if (loose && i < r->nvalid && !(f->text && st->validate_utf8)
+                && !(f->opcode & 0x8))
+            {
+                /* a streamed frame cut by "drop" */
+                CHECK(memcmp(out + j, in + f->off, out_len - j) == 0);
+                return;
+            }
+
+            fail("the output ends inside a frame");
+        }
+
+        if (i < r->nvalid && g.size == f->hdr_len + f->len
+            && memcmp(out + j, in + f->off, g.size) == 0)
+        {
+            j += g.size;
+            continue;
+        }
+
+        /* fragments of a text frame */
+
+        CHECK(f->text && st->validate_utf8);
+
+        limit = (i < r->nvalid) ? f->len : r->tail_valid;
+        got = 0;
+        nfr = 0;
+
+        while (got < f->len) {
+            if (j == out_len) {
+                CHECK(loose || i == r->nvalid);
+                break;
+            }
+
+            CHECK(decode_frame(out, out_len, j, &g));
+            CHECK(g.opcode == (nfr ? WS_OP_CONT : f->opcode));
+            CHECK(g.rsv == 0);
+            CHECK(g.masked == (unsigned) st->from_client);
+            CHECK(g.minimal);
+            CHECK(g.len > 0);
+            CHECK(got + g.len <= limit);
+            CHECK(g.fin == ((got + g.len == f->len) ? f->fin : 0));
+
+            for (k = 0; g.masked && k < 4; k++) {
+                CHECK(g.key[k] == f->key[(got + k) & 3]);
+            }
+
+            CHECK(memcmp(out + j + g.hdr_len, in + f->off + f->hdr_len + got,
+                         (size_t) g.len) == 0);
+
+            got += g.len;
+            nfr++;
+            j += g.size;
+        }
+
+        if (i == r->nvalid) {
+            CHECK(got < f->len || f->len == 0);
+            break;
+        }
+
+        CHECK(nfr >= 2 || loose);
+    }
+
+    CHECK(j == out_len);
+}
+
+
+/*
+ * Independently of how frames match: the unmasked payloads.  Control
+ * frames in order with their payloads, the data bytes in order, and the
+ * number of finished messages must be the reference's (the data bytes of
+ * the output a prefix of the reference's valid and tail bytes).
+ */
+
+static uint64_t
+fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+
+    return h;
+}
+
+
+static unsigned char  data_ref[MAX_STREAM];
+
+
+static void
+check_payloads(const ref_t *r, const unsigned char *in,
+    const unsigned char *out, size_t out_len, int loose)
+{
+    size_t          i, j, nd, od;
+    uint64_t        k, hr, ho, avail;
+    unsigned        msgs_r, msgs_o;
+    unsigned char   c;
+    oframe_t        g;
+    const rframe_t *f;
+
+    /* the reference: valid frames, then the tail */
+
+    hr = 0xcbf29ce484222325ULL;
+    nd = 0;
+    msgs_r = 0;
+
+    for (i = 0; i < r->nvalid + (r->tail ? 1 : 0); i++) {
+        f = &r->frames[i];
+        avail = (i < r->nvalid) ? f->len : r->tail_avail;
+
+        if (f->opcode & 0x8) {
+            if (i == r->nvalid) {
+                break;
+            }
+
+            c = (unsigned char) f->opcode;
+            hr = fnv(hr, &c, 1);
+
+            for (k = 0; k < f->len; k++) {
+                c = in[f->off + f->hdr_len + k]
+                    ^ (f->masked ? f->key[k & 3] : 0);
+                hr = fnv(hr, &c, 1);
+            }
+
+            continue;
+        }
+
+        for (k = 0; k < avail; k++) {
+            data_ref[nd++] = in[f->off + f->hdr_len + k]
+                             ^ (f->masked ? f->key[k & 3] : 0);
+        }
+
+        if (f->fin && i < r->nvalid) {
+            msgs_r++;
+        }
+    }
+
+    /* the output */
+
+    ho = 0xcbf29ce484222325ULL;
+    od = 0;
+    msgs_o = 0;
+    j = 0;
+
+    while (j < out_len && decode_frame(out, out_len, j, &g)) {
+        if (g.opcode & 0x8) {
+            c = (unsigned char) g.opcode;
+            ho = fnv(ho, &c, 1);
+
+            for (k = 0; k < g.len; k++) {
+                c = out[j + g.hdr_len + k] ^ (g.masked ? g.key[k & 3] : 0);
+                ho = fnv(ho, &c, 1);
+            }
+
+        } else {
+            for (k = 0; k < g.len; k++) {
+                c = out[j + g.hdr_len + k] ^ (g.masked ? g.key[k & 3] : 0);
+                CHECK(od < nd && c == data_ref[od]);
+                od++;
+            }
+
+            msgs_o += g.fin;
+        }
+
+        j += g.size;
+    }
+
+    if (!loose) {
+        CHECK(ho == hr);
+        CHECK(msgs_o == msgs_r);
+    }
+}
+
+
+/* ---------------------------------------------------------- the relay */
+
+
+typedef struct {
+    int            rc;
+    unsigned       code;
+    const char    *error;
+    uint64_t       frames;
+    uint64_t       forwarded;
+    size_t         out_len;
+    size_t         out_at_rc;
+    int            boundary;
+} run_t;
+
+
+static void
+invariants(ws_buf_t *b, unsigned char *mem)
+{
+    CHECK(mem <= b->pos);
+    CHECK(b->pos <= b->fwd);
+    CHECK(b->fwd <= b->scan);
+    CHECK(b->scan <= b->last);
+    CHECK(b->last <= b->end);
+    CHECK(b->start <= b->hold);
+    CHECK(b->hold <= b->scan);
+}
+
+
+static void
+note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc)
+{
+    CHECK(rc == WS_SCAN_OK || rc == WS_SCAN_CLOSE || rc == WS_SCAN_ERROR);
+
+    if (rc != WS_SCAN_OK) {
+        /* nothing after the end is kept */
+        CHECK(b->last == b->fwd);
+    }
+
+    if (rc == WS_SCAN_OK || run->rc != WS_SCAN_OK) {
+        return;
+    }
+
+    run->rc = rc;
+    run->code = (rc == WS_SCAN_CLOSE) ? p->close_code : p->error_code;
+    run->error = p->error;
+    run->out_at_rc = run->out_len + (size_t) (b->fwd - b->pos);
+}
+
+
+static void
+relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
+{
+    int             rc;
+    size_t          i, k, cut, limit, iter;
+    uint64_t        rs;
+    unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
+    ws_buf_t        b;
+    ws_parser_t     p;
+
+    memset(run, 0, sizeof(run_t));
+    run->rc = WS_SCAN_OK;
+
+    mem = malloc(WS_HEADROOM + st->bufsize);
+    CHECK(mem != NULL);
+
+    b.start = mem + WS_HEADROOM;
+    b.end = b.start + st->bufsize;
+    ws_buf_reset(&b);
+
+    ws_parser_init(&p, st->from_client, st->validate_utf8, st->max_frame,
+                   st->max_message);
+
+    i = 0;
+    cut = 0;
+    rs = st->seed | 1;
+    limit = 4 * n + 100;
+
+    for (iter = 0; iter < limit; iter++) {
+        s_pos = b.pos;
+        s_fwd = b.fwd;
+        s_scan = b.scan;
+        s_last = b.last;
+        k = 0;
+
+        if (st->action && i >= st->action_at) {
+            if (st->action == 1) {
+                p.stop = 1;
+
+            } else {
+                p.drop = 1;
+            }
+        }
+
+        if (i < n && b.last < b.end) {
+            if (cut <= i) {
+                switch (st->piece_mode) {
+
+                case 1:
+                    cut = i + st->piece;
+                    break;
+
+                case 2:
+                    cut = i + 1 + (size_t) (xorshift(&rs) % st->piece);
+                    break;
+
+                default:
+                    cut = n;
+                }
+            }
+
+            k = (cut < n ? cut : n) - i;
+
+            if (k > (size_t) (b.end - b.last)) {
+                k = (size_t) (b.end - b.last);
+            }
+
+            memcpy(b.last, in + i, k);
+            b.last += k;
+            i += k;
+        }
+
+        rc = ws_scan(&p, &b);
+        invariants(&b, mem);
+        note(&p, &b, run, rc);
+
+        if (b.pos < b.fwd) {
+            k += (size_t) (b.fwd - b.pos);
+            CHECK(run->out_len + (size_t) (b.fwd - b.pos) <= MAX_STREAM);
+            memcpy(outbuf + run->out_len, b.pos, (size_t) (b.fwd - b.pos));
+            run->out_len += (size_t) (b.fwd - b.pos);
+            b.pos = b.fwd;
+
+            rc = ws_scan(&p, &b);
+            invariants(&b, mem);
+            note(&p, &b, run, rc);
+        }
+
+        if (ws_buf_empty(&b)) {
+            ws_buf_reset(&b);
+        }
+
+        if (k == 0 && s_pos == b.pos && s_fwd == b.fwd && s_scan == b.scan
+            && s_last == b.last)
+        {
+            /* no progress: all input must have been taken */
+            CHECK(i == n);
+            break;
+        }
+    }
+
+    CHECK(iter < limit);
+
+    if (run->rc == WS_SCAN_OK) {
+        run->out_at_rc = run->out_len;
+    }
+
+    run->frames = p.frames;
+    run->forwarded = p.forwarded;
+    run->boundary = ws_at_boundary(&p, &b);
+
+    CHECK(b.pos == b.fwd);
+
+    free(mem);
+}
+
+
+/* ---------------------------------------------------------- the target */
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                   loose;
+    size_t                n;
+    settings_t            st;
+    ref_t                 r;
+    run_t                 run;
+    const unsigned char  *in;
+    static const size_t   sizes[] = { 256, 257, 300, 512, 1000, 4096, 16384 };
+
+    if (verbose < 0) {
+        verbose = getenv("FUZZ_FRAME_VERBOSE") != NULL;
+    }
+
+    if (size < SETTINGS) {
+        return 0;
+    }
+
+    memset(&st, 0, sizeof(st));
+
+    st.from_client = data[0] & 1;
+    st.validate_utf8 = !(data[0] & 2);
+    st.structured = !(data[0] & 4);
+
+    if (data[0] & 8) {
+        st.max_frame = (uint64_t) data[2] * 7 + 1;
+    }
+
+    if (data[0] & 16) {
+        st.max_message = (uint64_t) data[3] * 29 + 1;
+    }
+
+    st.bufsize = (data[1] < 0xe0) ? 256 + (size_t) data[1] * 53
+                                  : sizes[data[1] % 7];
+    st.piece_mode = data[4] >> 6;
+    st.piece = 1 + (size_t) (data[4] & 0x3f) * 29;
+    st.seed = (uint64_t) data[4] * 0x9e3779b97f4a7c15ULL + size;
+
+    if (st.piece_mode == 3) {
+        st.piece_mode = 1;
+        st.piece = 1;
+    }
+
+    st.action = (data[5] >> 6) % 3;
+
+    data += SETTINGS;
+    size -= SETTINGS;
+
+    if (st.structured) {
+        n = make_stream(&st, data, size);
+        in = stream;
+
+    } else {
+        n = size;
+        in = data;
+    }
+
+    st.action_at = (size_t) ((data[-1] & 0x3f) * (uint64_t) n / 64);
+
+    reference(&st, in, n, &r);
+    relay(&st, in, n, &run);
+
+    if (verbose) {
+        fprintf(stderr, "client %d utf8 %d max_frame %llu max_message %llu "
+                "buffer %lu pieces %d/%lu action %d at %lu, %lu bytes\n"
+                "reference: rc %d code %u \"%s\" valid %lu tail %d "
+                "avail %llu valid %llu held %d\n"
+                "scanner:   rc %d code %u \"%s\" frames %llu forwarded %llu "
+                "out %lu boundary %d\n",
+                st.from_client, st.validate_utf8,
+                (unsigned long long) st.max_frame,
+                (unsigned long long) st.max_message,
+                (unsigned long) st.bufsize, st.piece_mode,
+                (unsigned long) st.piece, st.action,
+                (unsigned long) st.action_at, (unsigned long) n,
+                r.rc, r.code, r.error ? r.error : "", (unsigned long) r.nvalid,
+                r.tail, (unsigned long long) r.tail_avail,
+                (unsigned long long) r.tail_valid, r.tail_held,
+                run.rc, run.code, run.error ? run.error : "",
+                (unsigned long long) run.frames,
+                (unsigned long long) run.forwarded, (unsigned long) run.out_len,
+                run.boundary);
+    }
+
+    /* the verdict is the reference's, whatever the relay did */
+
+    CHECK(run.rc == r.rc);
+
+    if (r.rc != WS_SCAN_OK) {
+        CHECK(run.code == r.code);
+    }
+
+    if (r.rc == WS_SCAN_ERROR) {
+        CHECK(run.error != NULL && strcmp(run.error, r.error) == 0);
+    }
+
+    /* every valid frame is counted, dropped or not */
+    CHECK(run.frames == r.nvalid);
+    CHECK(run.forwarded <= run.frames);
+
+    /* nothing after the verdict */
+    CHECK(run.out_len == run.out_at_rc);
+
+    loose = (st.action != 0);
+
+    if (!loose) {
+        CHECK(run.forwarded == r.nvalid);
+    }
+
+    /* the relay may inject a close frame after a verdict */
+    if (r.rc != WS_SCAN_OK && st.action != 2) {
+        CHECK(run.boundary);
+    }
+
+    check_frames(&st, &r, in, outbuf, run.out_len, loose);
+    check_payloads(&r, in, outbuf, run.out_len, loose);
+
+    return 0;
+}
