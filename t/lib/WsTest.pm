@@ -43,6 +43,7 @@ our @EXPORT = qw(
     pump hx bytes_is text_payload binary_payload
     spawn spawn_cmd run_cmd wait_port serve echo_backend fixed_backend
     read_file write_file rss_kb python_bin node_env peer_path
+    masked_close_ok accept_any close_pair message_complete
     OP_CONT OP_TEXT OP_BINARY OP_CLOSE OP_PING OP_PONG
     GUID
 );
@@ -189,6 +190,7 @@ sub run {
         }
         $self->{pid} = $pid;
         $self->{stopped} = 0;
+        $self->{ran} = 1;
 
         my $deadline = time + 20;
         while (time < $deadline) {
@@ -458,6 +460,118 @@ sub ws_pair {
              key => $key };
 }
 
+# Test of a protocol violation.  Sets up a pair on listener $l, lets
+# 'side' ('client' or 'upstream') send the frames in 'before' (valid, must
+# arrive at the other side exactly), then 'bad' (and 'after', which must
+# not arrive).  Checks: the other side gets exactly 'before' then the
+# proxy's close (1001 to the backend, masked; 1011 to the client), the
+# offender gets close 'code', the log line with 'reason', and both
+# connections close after both sides replied with close frames (unless
+# 'no_reply': then they close after ws_close_timeout).
+# Options: name, path, before => [frames], bad, after, reason, code.
+sub violation {
+    my ($self, $l, %o) = @_;
+    my $name = $o{name} // $o{reason};
+    my $code = $o{code} // 1002;
+    my $from_client = ($o{side} // 'client') eq 'client';
+    $self->mark;
+    my $p = $self->ws_pair($l, path => $o{path} // '/');
+    my ($c, $b) = @$p{qw(client backend)};
+    my ($off, $other) = $from_client ? ($c, $b) : ($b, $c);
+    my $before = join '', @{ $o{before} // [] };
+    my ($got) = pump(writes => [[$off, $before . $o{bad} . ($o{after} // '')]],
+        reads => [[$other, length $before]], idle => 5);
+
+    my $ok = 1;
+    if (length $before) {
+        $ok &= bytes_is($got->[0], $before,
+            "$name: the frames before it were forwarded");
+    }
+    my $f = read_frame($other);
+    if ($from_client) {
+        $ok &= _masked_close_ok($f, 1001,
+            "$name: backend got a masked close 1001");
+    } else {
+        $ok &= frame_ok($f, "\x88\x02\x03\xf3", "$name: client got close 1011");
+    }
+    my $g = read_frame($off);
+    if ($from_client) {
+        $ok &= frame_ok($g, "\x88\x02" . pack('n', $code),
+            "$name: client got close $code");
+    } else {
+        $ok &= _masked_close_ok($g, $code,
+            "$name: backend got a masked close $code");
+    }
+    my $msg = $from_client
+        ? "ws: client sent invalid frame: $o{reason}, closing with $code"
+        : "ws: upstream sent invalid frame: $o{reason}, closing with $code";
+    $ok &= defined $self->log_ok($from_client ? 'info' : 'error', $msg,
+        "$name: logged");
+
+    unless ($o{no_reply}) {
+        # the offender replies first
+        my $cr = cframe(OP_CLOSE, close_payload($from_client ? $code : 1011));
+        my $br = sframe(OP_CLOSE, close_payload($from_client ? 1001 : $code));
+        if ($from_client) {
+            send_all($c, $cr);
+            Time::HiRes::sleep(0.02);
+            send_all($b, $br);
+        } else {
+            send_all($b, $br);
+            Time::HiRes::sleep(0.02);
+            send_all($c, $cr);
+        }
+    }
+    $ok &= expect_eof($c, "$name: client connection closed", 10);
+    $ok &= expect_eof($b, "$name: backend connection closed", 10);
+    close $c;
+    close $b;
+    return $ok;
+}
+
+# Test: $f is a masked close frame with $code and no reason (FIN set, no
+# RSV bits, 2-byte payload).
+sub _masked_close_ok {
+    my ($f, $code, $name) = @_;
+    my $ok = !$f->{error} && $f->{fin} && !$f->{rsv}
+        && $f->{opcode} == OP_CLOSE && $f->{masked} && $f->{len} == 2
+        && $f->{hlen} == 6 && $f->{payload} eq pack('n', $code);
+    ok($ok, $name) or diag('got ' . ($f->{error} // 'frame') . ': '
+        . hx($f->{raw}) . ($f->{payload} ? ' payload ' . hx($f->{payload})
+        : ''));
+    return $ok;
+}
+
+sub masked_close_ok { _masked_close_ok(@_) }
+
+# Accepts a connection on any of the listeners; returns (socket, index).
+sub accept_any {
+    my ($ls, $timeout) = @_;
+    my $sel = IO::Select->new(@$ls);
+    my @r = $sel->can_read($timeout // 5) or return;
+    for my $i (0 .. $#$ls) {
+        next unless $ls->[$i] == $r[0];
+        my $s = $ls->[$i]->accept or return;
+        return (_prepare($s), $i);
+    }
+    return;
+}
+
+# Does the close handshake from the client side and waits for both EOFs
+# (no test output); used to end a pair cleanly.
+sub close_pair {
+    my ($p, $code) = @_;
+    my ($c, $b) = @$p{qw(client backend)};
+    send_all($c, cframe(OP_CLOSE, close_payload($code // 1000)));
+    my $f = read_frame($b, 5);
+    send_all($b, sframe(OP_CLOSE, close_payload($code // 1000)));
+    read_frame($c, 5);
+    read_until_eof($c, 5);
+    read_until_eof($b, 5);
+    close $c;
+    close $b;
+}
+
 sub END {
     return unless $$ == $MAIN_PID;
     my $status = $?;
@@ -482,7 +596,8 @@ sub END {
     my $tb = Test::More->builder;
     if ($tb->is_passing && !$ENV{NGX_WS_KEEP}) {
         for my $t (@ALL) {
-            remove_tree($t->{dir}) if $t->{cleanup_ok} && !$t->{pid};
+            remove_tree($t->{dir})
+                if ($t->{cleanup_ok} || !$t->{ran}) && !$t->{pid};
         }
     }
     $? = $status;
@@ -1115,12 +1230,15 @@ sub close_payload {
     return pack('n', $code) . ($reason // '');
 }
 
-# Parses one frame at the start of $buf; returns the frame hash and the
-# number of bytes it took, or nothing when $buf holds no complete frame.
+# Parses one frame at offset $pos (default 0) of $buf; returns the frame
+# hash and the number of bytes it took, or nothing when $buf holds no
+# complete frame there.
 sub _parse_one {
-    my ($buf) = @_;
-    return if length $buf < 2;
-    my ($b0, $b1) = unpack 'C2', $buf;
+    my ($buf, $pos) = @_;
+    $pos //= 0;
+    my $avail = length($buf) - $pos;
+    return if $avail < 2;
+    my ($b0, $b1) = unpack 'C2', substr $buf, $pos, 2;
     my $f = {
         fin => $b0 >> 7, rsv => ($b0 >> 4) & 7, opcode => $b0 & 0xf,
         masked => $b1 >> 7,
@@ -1128,25 +1246,26 @@ sub _parse_one {
     my $len = $b1 & 0x7f;
     my $off = 2;
     if ($len == 126) {
-        return if length $buf < 4;
-        $len = unpack 'n', substr $buf, 2, 2;
+        return if $avail < 4;
+        $len = unpack 'n', substr $buf, $pos + 2, 2;
         $off = 4;
     } elsif ($len == 127) {
-        return if length $buf < 10;
-        $len = unpack 'Q>', substr $buf, 2, 8;
+        return if $avail < 10;
+        $len = unpack 'Q>', substr $buf, $pos + 2, 8;
         $off = 10;
     }
     if ($f->{masked}) {
-        return if length $buf < $off + 4;
-        $f->{key} = substr $buf, $off, 4;
+        return if $avail < $off + 4;
+        $f->{key} = substr $buf, $pos + $off, 4;
         $off += 4;
     }
-    return if length($buf) < $off + $len;
+    return if $avail < $off + $len;
     $f->{len} = $len;
     $f->{hlen} = $off;
-    my $p = substr $buf, $off, $len;
+    my $p = substr $buf, $pos + $off, $len;
+    $f->{wire_payload} = $p;
     $f->{payload} = $f->{masked} ? mask_bytes($p, $f->{key}) : $p;
-    $f->{raw} = substr $buf, 0, $off + $len;
+    $f->{raw} = substr $buf, $pos, $off + $len;
     if ($f->{opcode} == OP_CLOSE && $len >= 2) {
         $f->{code} = unpack 'n', $f->{payload};
         $f->{reason} = substr $f->{payload}, 2;
@@ -1160,12 +1279,20 @@ sub parse_frames {
     my @f;
     my $pos = 0;
     while (1) {
-        my ($f, $n) = _parse_one(substr $buf, $pos);
+        my ($f, $n) = _parse_one($buf, $pos);
         last unless $f;
         push @f, $f;
         $pos += $n;
     }
     return (\@f, substr $buf, $pos);
+}
+
+# 1 if $buf holds complete frames up to the end of a data message
+# (a data frame with FIN).
+sub message_complete {
+    my ($buf) = @_;
+    my ($f) = parse_frames($buf);
+    return scalar grep { $_->{fin} && $_->{opcode} < 8 } @$f;
 }
 
 # Reads one frame.  Returns the frame hash ({fin rsv opcode masked key len
@@ -1226,7 +1353,8 @@ sub frame_ok {
 }
 
 # Pumps data between sockets concurrently.  writes => [[sock, data]...],
-# reads => [[sock, bytes]...]: reads until that many bytes or EOF.
+# reads => [[sock, bytes]...]: reads until that many bytes or EOF, or
+# until => sub (data read so far) returns true.
 # Stops when everything is done or nothing moved for idle seconds.
 # Returns (arrayref of read data, 1 if all was done).
 sub pump {
@@ -1239,7 +1367,8 @@ sub pump {
     my $last = time;
     while (1) {
         my @pw = grep { $_->{off} < length $_->{d} && !$_->{dead} } @w;
-        my @pr = grep { length $_->{d} < $_->{n} && !$_->{eof} } @r;
+        my @pr = grep { length $_->{d} < $_->{n} && !$_->{eof}
+            && !$_->{done} } @r;
         last unless @pw || @pr;
         return ([map { $_->{d} } @r], 0) if time - $last > $idle;
         my $rs = IO::Select->new(map { $_->{s} } @pr);
@@ -1269,6 +1398,7 @@ sub pump {
                     $x->{eof} = 1;
                 } else {
                     $last = time;
+                    $x->{done} = 1 if $o{until} && $o{until}->($x->{d});
                 }
             } elsif ($! != EAGAIN && $! != EWOULDBLOCK && $! != EINTR) {
                 $x->{eof} = 1;
@@ -1276,7 +1406,7 @@ sub pump {
         }
     }
     my $done = !grep({ $_->{off} < length $_->{d} } @w)
-        && !grep({ length $_->{d} < $_->{n} } @r);
+        && !grep({ length $_->{d} < $_->{n} && !$_->{done} } @r);
     return ([map { $_->{d} } @r], $done ? 1 : 0);
 }
 
