@@ -61,7 +61,7 @@
 #include "ws_core.h"
 
 
-#define MAX_STREAM   (1024 * 1024)
+#define MAX_STREAM   (512 * 1024)
 #define MAX_FRAMES   65536
 #define SETTINGS     6
 
@@ -107,7 +107,8 @@ typedef struct {
 
 
 static unsigned char  stream[MAX_STREAM + 64];
-static unsigned char  outbuf[MAX_STREAM + 64];
+/* fragment headers make the output a little longer than the input */
+static unsigned char  outbuf[2 * MAX_STREAM];
 
 
 static uint64_t
@@ -985,7 +986,7 @@ static void
 relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 {
     int             rc;
-    size_t          i, k, cut, limit, iter;
+    size_t          i, k, cut, limit, iter, piece;
     uint64_t        rs;
     unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
     ws_buf_t        b;
@@ -1009,6 +1010,13 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
     rs = st->seed | 1;
     limit = 4 * n + 100;
 
+    /* small pieces only for small streams: a few thousand reads at most */
+    piece = st->piece;
+
+    if (st->piece_mode && piece < n / 2048) {
+        piece = n / 2048;
+    }
+
     for (iter = 0; iter < limit; iter++) {
         s_pos = b.pos;
         s_fwd = b.fwd;
@@ -1030,11 +1038,11 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
                 switch (st->piece_mode) {
 
                 case 1:
-                    cut = i + st->piece;
+                    cut = i + piece;
                     break;
 
                 case 2:
-                    cut = i + 1 + (size_t) (xorshift(&rs) % st->piece);
+                    cut = i + 1 + (size_t) (xorshift(&rs) % piece);
                     break;
 
                 default:
@@ -1059,7 +1067,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 
         if (b.pos < b.fwd) {
             k += (size_t) (b.fwd - b.pos);
-            CHECK(run->out_len + (size_t) (b.fwd - b.pos) <= MAX_STREAM);
+            CHECK(run->out_len + (size_t) (b.fwd - b.pos) <= sizeof(outbuf));
             memcpy(outbuf + run->out_len, b.pos, (size_t) (b.fwd - b.pos));
             run->out_len += (size_t) (b.fwd - b.pos);
             b.pos = b.fwd;
@@ -1185,7 +1193,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (unsigned long long) r.tail_valid, r.tail_held,
                 run.rc, run.code, run.error ? run.error : "",
                 (unsigned long long) run.frames,
-                (unsigned long long) run.forwarded, (unsigned long) run.out_len,
+                (unsigned long long) run.forwarded,
+                (unsigned long) run.out_len,
                 run.boundary);
     }
 

@@ -132,7 +132,7 @@ def frame_seeds():
     # raw wire streams
     key = b'\x37\xfa\x21\x3d'
     raw = (frame(0x81, b'Hello', key) + frame(0x89, b'', key)
-           + frame(0x02, bytes(300), key) + frame(0x80, bytes(70000), key)
+           + frame(0x02, bytes(300), key) + frame(0x80, bytes(700), key)
            + frame(0x88, b'\x03\xe8', key))
     s['raw-client'] = settings(CLIENT | RAW, buf=5, piece=0x9f) + raw
     s['raw-server'] = (settings(RAW, piece=0x7f)

@@ -333,6 +333,7 @@ typedef struct {
     unsigned       close_code;
     const char    *error;
     uint64_t       frames;
+    uint64_t       forwarded;
     size_t         out_at_rc;     /* output + cleared bytes at rc */
     size_t         fed;
     int            stuck;
@@ -575,6 +576,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
 
     r->fed = i;
     r->frames = p.frames;
+    r->forwarded = p.forwarded;
     r->not_empty = (b.pos != b.fwd);
     r->boundary = ws_at_boundary(&p, &b);
 
@@ -849,9 +851,10 @@ run_one(const expect_t *e, const bytes_t *in, relay_cfg_t *cfg,
     {
         ok = 0;
 
-    } else if (r.frames != e->nframes) {
-        snprintf(why, sizeof(why), "%llu frames counted, want %lu",
-                 (unsigned long long) r.frames, (unsigned long) e->nframes);
+    } else if (r.frames != e->nframes || r.forwarded != e->nframes) {
+        snprintf(why, sizeof(why), "%llu frames counted, %llu forwarded, "
+                 "want %lu", (unsigned long long) r.frames,
+                 (unsigned long long) r.forwarded, (unsigned long) e->nframes);
         ok = 0;
 
     } else if (!r.boundary) {
@@ -1830,10 +1833,15 @@ test_stop(void)
                 }
 
                 /* the close frame is still parsed, not forwarded */
-                if (r.rc != WS_SCAN_CLOSE || r.close_code != 1000) {
+                if (r.rc != WS_SCAN_CLOSE || r.close_code != 1000
+                    || r.frames != 5 || r.forwarded != 2)
+                {
                     if (bad++ == 0) {
-                        fprintf(stderr, "stop at %lu: result %d, close %u\n",
-                                (unsigned long) at, r.rc, r.close_code);
+                        fprintf(stderr, "stop at %lu: result %d, close %u, "
+                                "frames %llu, forwarded %llu\n",
+                                (unsigned long) at, r.rc, r.close_code,
+                                (unsigned long long) r.frames,
+                                (unsigned long long) r.forwarded);
                     }
                 }
 
@@ -1952,14 +1960,19 @@ test_drop(void)
             cfg.boundary_check = 0;
             relay_run(&cfg, s.data, s.len, &r);
 
+            /* dropped frames are counted as received, not forwarded */
+
             if (r.stuck || r.broken || r.out.len != 0
-                || r.rc != WS_SCAN_CLOSE || r.close_code != 1001)
+                || r.rc != WS_SCAN_CLOSE || r.close_code != 1001
+                || r.frames != 5 || r.forwarded != 0)
             {
                 if (bad++ == 0) {
                     fprintf(stderr, "drop, pieces of %lu: %lu bytes out, "
-                            "result %d, close %u %s\n", (unsigned long) step,
+                            "result %d, close %u, frames %llu, forwarded "
+                            "%llu %s\n", (unsigned long) step,
                             (unsigned long) r.out.len, r.rc, r.close_code,
-                            r.why);
+                            (unsigned long long) r.frames,
+                            (unsigned long long) r.forwarded, r.why);
                 }
             }
 
@@ -2003,7 +2016,8 @@ test_drop(void)
         relay_run(&cfg, s.data, s.len, &r);
 
         CHECKF(r.out.len == n1 && memcmp(r.out.data, s.data, n1) == 0
-               && r.rc == WS_SCAN_OK && !r.stuck,
+               && r.rc == WS_SCAN_OK && !r.stuck && r.frames == 4
+               && r.forwarded == 2,
                "%s: drop mid-stream: %lu bytes out, want %lu",
                client ? "client" : "server", (unsigned long) r.out.len,
                (unsigned long) n1);
