@@ -84,7 +84,7 @@ $t->run(server => <<"SERVER");
             ws_pass http://127.0.0.1:$bp;
         }
         location /sendto/ {
-            ws_pass http://127.0.0.1:$flood;
+            ws_pass http://127.0.0.1:$bp;
             ws_send_timeout 1s;
         }
 SERVER
@@ -222,19 +222,24 @@ sub max_rss_while_idle {
     close_pair($p);
 }
 
-# ws_send_timeout: a client that never reads is given up
+# ws_send_timeout: a client that never reads is given up; the backend is
+# told with close 1001
 {
-    $t->mark;
-    my $c = $t->client_handshake(path => '/sendto/');
-    my $r = parse_head(read_head($c, 5));
-    is($r && $r->{status}, 101, 'send timeout: upgraded');
-    my $deadline = time + 20;
-    sleep 0.2 while time < $deadline && get_progress() !~ /^failed/;
-    like(get_progress(), qr/^failed/,
-        'send timeout: nginx closed the backend connection');
+    my $p = $t->ws_pair($l, path => '/sendto/');
+    my ($c, $b) = @$p{qw(client backend)};
+    my $fr = sframe(OP_BINARY, $block);
+    my $start = time;
+    my $sent = send_all($b, $fr x 160, 10);
+    note("send timeout: the backend wrote $sent bytes");
+    masked_close_ok(read_frame($b, 10), 1001,
+        'send timeout: backend got a masked close 1001');
+    cmp_ok(time - $start, '>=', 0.9, 'send timeout: not before ws_send_timeout');
+    send_all($b, sframe(OP_CLOSE, close_payload(1001)));
+    expect_eof($b, 'send timeout: backend connection closed');
     my (undef, $st) = read_until_eof($c, 10);
     like($st, qr/^(eof|reset)$/, 'send timeout: client connection closed');
     close $c;
+    close $b;
 }
 
 $t->stop;

@@ -29,6 +29,14 @@ my $peer = peer_path('py_echo_server.py');
 my $tls = $t->start_peer(name => 'tls', cmd => [python_bin(), $peer, 'PORT',
     '--cert', "$dir/server.crt", '--key', "$dir/server.key",
     '--sni-file', "$dir/sni.log"]);
+# verifying locations get a server of their own: TLS sessions are kept per
+# backend address and a session made without verification carries its
+# verification result
+my $tlsv = $t->start_peer(name => 'tlsv', cmd => [python_bin(), $peer,
+    'PORT', '--cert', "$dir/server.crt", '--key', "$dir/server.key",
+    '--sni-file', "$dir/sni.log"]);
+my $tlsw = $t->start_peer(name => 'tlsw', cmd => [python_bin(), $peer,
+    'PORT', '--cert', "$dir/server.crt", '--key', "$dir/server.key"]);
 my $tls13 = $t->start_peer(name => 'tls13', cmd => [python_bin(), $peer,
     'PORT', '--cert', "$dir/server.crt", '--key', "$dir/server.key",
     '--min-tls', '1.3']);
@@ -43,7 +51,7 @@ $t->run(server => <<"SERVER");
             ws_ssl_session_reuse off;
         }
         location /verify/ {
-            ws_pass wss://127.0.0.1:$tls;
+            ws_pass wss://127.0.0.1:$tlsv;
             ws_ssl_verify on;
             ws_ssl_trusted_certificate $dir/server.crt;
             ws_ssl_verify_depth 2;
@@ -52,7 +60,7 @@ $t->run(server => <<"SERVER");
             ws_ssl_session_reuse on;
         }
         location /wrongname/ {
-            ws_pass wss://127.0.0.1:$tls;
+            ws_pass wss://127.0.0.1:$tlsw;
             ws_ssl_verify on;
             ws_ssl_trusted_certificate $dir/server.crt;
             ws_ssl_name wrong.example;
