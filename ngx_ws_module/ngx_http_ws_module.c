@@ -12,6 +12,11 @@
 #include "ngx_http_ws_module.h"
 
 
+/* handshake check results that are answered with 426 */
+#define NGX_HTTP_WS_NOT_UPGRADE   1
+#define NGX_HTTP_WS_BAD_VERSION   2
+
+
 static ngx_int_t ngx_http_ws_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_check_handshake(ngx_http_request_t *r,
     ngx_table_elt_t **key);
@@ -25,7 +30,8 @@ static ngx_int_t ngx_http_ws_process_status_line(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_process_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_check_upgrade(ngx_http_request_t *r,
     ngx_http_ws_ctx_t *ctx);
-static ngx_int_t ngx_http_ws_chunked_filter_init(void *data);
+static ngx_int_t ngx_http_ws_body_filter_init(void *data);
+static ngx_int_t ngx_http_ws_body_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_ws_chunked_filter(void *data, ssize_t bytes);
 static void ngx_http_ws_abort_request(ngx_http_request_t *r);
 static void ngx_http_ws_finalize_request(ngx_http_request_t *r,
@@ -379,7 +385,18 @@ ngx_http_ws_handler(ngx_http_request_t *r)
 
     rc = ngx_http_ws_check_handshake(r, &key);
 
-    if (rc != NGX_OK) {
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_HTTP_WS_NOT_UPGRADE:
+        return ngx_http_ws_refuse(r, 0);
+
+    case NGX_HTTP_WS_BAD_VERSION:
+        return ngx_http_ws_refuse(r, 1);
+
+    default:
         return rc;
     }
 
@@ -499,7 +516,7 @@ ngx_http_ws_check_handshake(ngx_http_request_t *r, ngx_table_elt_t **key)
     if (!upgrade) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ws: request is not a websocket upgrade");
-        return ngx_http_ws_refuse(r, 0);
+        return NGX_HTTP_WS_NOT_UPGRADE;
     }
 
     if (r->method != NGX_HTTP_GET) {
@@ -544,7 +561,7 @@ ngx_http_ws_check_handshake(ngx_http_request_t *r, ngx_table_elt_t **key)
     if (v->len != 2 || v->data[0] != '1' || v->data[1] != '3') {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ws: unsupported websocket version \"%V\"", v);
-        return ngx_http_ws_refuse(r, 1);
+        return NGX_HTTP_WS_BAD_VERSION;
     }
 
     return NGX_OK;
@@ -812,7 +829,6 @@ static ngx_int_t
 ngx_http_ws_create_request(ngx_http_request_t *r)
 {
     size_t                   len, uri_len, loc_len, escape;
-    uintptr_t                n;
     ngx_buf_t               *b;
     ngx_str_t               *values, host;
     ngx_uint_t               i, unparsed_uri, has_host;
@@ -944,9 +960,10 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
         b->last = ngx_copy(b->last, ctx->uri.data, ctx->uri.len);
 
         if (escape) {
-            n = ngx_escape_uri(b->last, r->uri.data + loc_len,
-                               r->uri.len - loc_len, NGX_ESCAPE_URI);
-            b->last += r->uri.len - loc_len + n;
+            b->last = (u_char *) ngx_escape_uri(b->last,
+                                                r->uri.data + loc_len,
+                                                r->uri.len - loc_len,
+                                                NGX_ESCAPE_URI);
 
         } else {
             b->last = ngx_copy(b->last, r->uri.data + loc_len,
@@ -1213,23 +1230,9 @@ ngx_http_ws_process_header(ngx_http_request_t *r)
     r->keepalive = 0;
     u->keepalive = 0;
 
-    if (u->headers_in.status_n == NGX_HTTP_NO_CONTENT
-        || u->headers_in.status_n == NGX_HTTP_NOT_MODIFIED
-        || u->headers_in.status_n < NGX_HTTP_OK)
-    {
-        u->length = 0;
-        u->headers_in.chunked = 0;
-
-    } else if (u->headers_in.chunked) {
-        u->headers_in.content_length_n = -1;
-        u->length = 1;
-        u->input_filter_init = ngx_http_ws_chunked_filter_init;
-        u->input_filter = ngx_http_ws_chunked_filter;
-        u->input_filter_ctx = r;
-
-    } else {
-        u->length = u->headers_in.content_length_n;
-    }
+    u->input_filter_init = ngx_http_ws_body_filter_init;
+    u->input_filter = ngx_http_ws_body_filter;
+    u->input_filter_ctx = r;
 
     return NGX_OK;
 }
@@ -1394,16 +1397,94 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_http_ws_chunked_filter_init(void *data)
+ngx_http_ws_body_filter_init(void *data)
 {
     ngx_http_request_t  *r = data;
 
-    ngx_http_ws_ctx_t  *ctx;
+    ngx_uint_t            status;
+    ngx_http_ws_ctx_t    *ctx;
+    ngx_http_upstream_t  *u;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    /* the body of a refused upgrade, passed on as it comes */
 
-    ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
-    r->upstream->length = 1;
+    u = r->upstream;
+    status = u->headers_in.status_n;
+
+    if (status == NGX_HTTP_NO_CONTENT || status == NGX_HTTP_NOT_MODIFIED
+        || status < NGX_HTTP_OK)
+    {
+        u->length = 0;
+
+    } else if (u->headers_in.chunked) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+        ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
+
+        u->length = 1;
+        u->input_filter = ngx_http_ws_chunked_filter;
+
+    } else {
+        u->length = u->headers_in.content_length_n;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_body_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, **ll;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u->length == 0) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "upstream sent more data than specified in "
+                      "\"Content-Length\" header");
+        return NGX_OK;
+    }
+
+    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ll = cl;
+
+    cl->buf->flush = 1;
+    cl->buf->memory = 1;
+
+    b = &u->buffer;
+
+    cl->buf->pos = b->last;
+    b->last += bytes;
+    cl->buf->last = b->last;
+    cl->buf->tag = u->output.tag;
+
+    if (u->length == -1) {
+        return NGX_OK;
+    }
+
+    if (bytes > u->length) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "upstream sent more data than specified in "
+                      "\"Content-Length\" header");
+
+        cl->buf->last = cl->buf->pos + u->length;
+        u->length = 0;
+
+        return NGX_OK;
+    }
+
+    u->length -= bytes;
 
     return NGX_OK;
 }

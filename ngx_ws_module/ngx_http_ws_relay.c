@@ -425,6 +425,12 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
 
     wlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_ws_module);
 
+    if (d->mem && b->scan < b->last && p->state != WS_ST_DISCARD) {
+        /* bytes that came with the handshake */
+        rc = ws_scan(p, b);
+        ngx_http_ws_scanned(ctx, i, rc);
+    }
+
     /* write what is cleared, then a frame of the proxy's own */
 
     while (!ctx->side[dst_side].dead && dst->write->ready
