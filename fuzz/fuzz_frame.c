@@ -6,7 +6,8 @@
  *
  * The first bytes of the input choose the settings: direction, UTF-8
  * validation, frame and message limits, buffer size (256 and more), how the
- * stream is cut into pieces, and whether the relay sets "stop" or "drop"
+ * stream is cut into pieces, and whether the relay calls ws_stop() (it
+ * wants to inject a frame) or ws_discard_output() (the destination is gone)
  * part way.  The rest is either the wire stream itself or a list of frame
  * records that are turned into a stream (mostly valid frames, masked as the
  * direction wants, so that deep states are reached).  The stream is run
@@ -35,8 +36,8 @@
  *   2: max_frame = 7 * value + 1;  3: max_message = 29 * value + 1;
  *   4: bits 6-7 pieces: 0 all the free space, 1 fixed (bits 0-5), 2 random
  *      (up to bits 0-5), 3 one byte at a time;
- *   5: bits 6-7: 1 stop, 2 drop, set when bits 0-5 64ths of the stream were
- *      received.
+ *   5: bits 6-7: 1 ws_stop(), 2 ws_discard_output(), called when bits 0-5
+ *      64ths of the stream were received.
  *
  * Build and run (from the repository root):
  *
@@ -718,15 +719,21 @@ decode_frame(const unsigned char *d, size_t n, size_t off, oframe_t *f)
 /*
  * The output must be the reference's valid frames, each as it was or, for
  * a text frame, as fragments with the same payload bytes; then, of the
- * tail frame, a prefix allowed by how it is forwarded.  "loose": stop or
- * drop was used; the output may end early, at any frame boundary.
+ * tail frame, a prefix allowed by how it is forwarded.
+ *
+ * "loose": 1 the relay called ws_stop() when cut_at input bytes had been
+ * read: frames complete by then, and a streamed frame whose header was
+ * complete, come out whole, nothing else does (but fragments of a text
+ * frame that were validated by then); 2 it called ws_discard_output():
+ * the output is any prefix of what was cleared by then.
  */
 
 static void
 check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
-    const unsigned char *out, size_t out_len, int loose)
+    const unsigned char *out, size_t out_len, int loose, size_t cut_at)
 {
-    size_t          i, j, nfr, ntotal, raw;
+    int             streamed, whole;
+    size_t          i, j, nfr, ntotal, raw, end, body;
     uint64_t        got, k, limit;
     oframe_t        g;
     const rframe_t *f;
@@ -737,6 +744,15 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
     for (i = 0; i < ntotal; i++) {
         f = &r->frames[i];
 
+        streamed = !(f->opcode & 0x8) && !(f->text && st->validate_utf8);
+        body = f->off + f->hdr_len;
+        end = body + (size_t) f->len;
+
+        /* must this frame come out whole */
+        whole = !loose
+                || (loose == 1
+                    && (end <= cut_at || (streamed && body <= cut_at)));
+
         if (i == r->nvalid && !r->tail_held) {
 
             /* a streamed frame: its header and what came of the payload */
@@ -745,24 +761,21 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
 
             CHECK(r->rc == WS_SCAN_OK);
             CHECK(out_len - j <= raw);
-            CHECK(loose || out_len - j == raw);
+            CHECK(!whole || out_len - j == raw);
+            CHECK(whole || f->off + (out_len - j) <= cut_at);
             CHECK(memcmp(out + j, in + f->off, out_len - j) == 0);
             return;
         }
 
         if (j == out_len) {
-            if (loose || i == r->nvalid) {
-                return;
-            }
-
-            fail("a valid frame is missing in the output");
+            CHECK(!whole || i == r->nvalid);
+            return;
         }
 
         if (!decode_frame(out, out_len, j, &g)) {
-            if (loose && i < r->nvalid && !(f->text && st->validate_utf8)
-                && !(f->opcode & 0x8))
-            {
+            if (loose == 2 && !whole && streamed) {
                 /* a streamed frame cut by "drop" */
+                CHECK(f->off + (out_len - j) <= cut_at);
                 CHECK(memcmp(out + j, in + f->off, out_len - j) == 0);
                 return;
             }
@@ -773,6 +786,7 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
         if (i < r->nvalid && g.size == f->hdr_len + f->len
             && memcmp(out + j, in + f->off, g.size) == 0)
         {
+            CHECK(whole || end <= cut_at);
             j += g.size;
             continue;
         }
@@ -782,12 +796,23 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
         CHECK(f->text && st->validate_utf8);
 
         limit = (i < r->nvalid) ? f->len : r->tail_valid;
+
+        if (!whole) {
+            /* only what was validated before the relay stopped it */
+            limit = (cut_at > body) ? cut_at - body : 0;
+            limit = (limit < f->len) ? limit : f->len;
+
+            if (i == r->nvalid && limit > r->tail_valid) {
+                limit = r->tail_valid;
+            }
+        }
+
         got = 0;
         nfr = 0;
 
         while (got < f->len) {
             if (j == out_len) {
-                CHECK(loose || i == r->nvalid);
+                CHECK(!whole || i == r->nvalid);
                 break;
             }
 
@@ -812,12 +837,12 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
             j += g.size;
         }
 
-        if (i == r->nvalid) {
+        if (i == r->nvalid || got < f->len) {
             CHECK(got < f->len || f->len == 0);
             break;
         }
 
-        CHECK(nfr >= 2 || loose);
+        CHECK(nfr >= 2);
     }
 
     CHECK(j == out_len);
@@ -944,7 +969,10 @@ typedef struct {
     uint64_t       forwarded;
     size_t         out_len;
     size_t         out_at_rc;
+    size_t         cut_at;      /* input read at ws_stop() or discard */
+    size_t         out_at_cut;
     int            boundary;
+    int            can_inject;
 } run_t;
 
 
@@ -994,6 +1022,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 
     memset(run, 0, sizeof(run_t));
     run->rc = WS_SCAN_OK;
+    run->cut_at = (size_t) -1;
 
     mem = malloc(WS_HEADROOM + st->bufsize);
     CHECK(mem != NULL);
@@ -1024,12 +1053,18 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
         s_last = b.last;
         k = 0;
 
-        if (st->action && i >= st->action_at) {
+        if (st->action && i >= st->action_at
+            && run->cut_at == (size_t) -1)
+        {
+            run->cut_at = i;
+
             if (st->action == 1) {
-                p.stop = 1;
+                ws_stop(&p);
 
             } else {
-                p.drop = 1;
+                ws_discard_output(&p, &b);
+                invariants(&b, mem);
+                run->out_at_cut = run->out_len;
             }
         }
 
@@ -1099,6 +1134,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
     run->frames = p.frames;
     run->forwarded = p.forwarded;
     run->boundary = ws_at_boundary(&p, &b);
+    run->can_inject = ws_can_inject(&p, &b);
 
     CHECK(b.pos == b.fwd);
 
@@ -1217,18 +1253,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* nothing after the verdict */
     CHECK(run.out_len == run.out_at_rc);
 
-    loose = (st.action != 0);
+    loose = st.action;
 
     if (!loose) {
         CHECK(run.forwarded == r.nvalid);
     }
 
-    /* the relay may inject a close frame after a verdict */
-    if (r.rc != WS_SCAN_OK && st.action != 2) {
+    /* the relay may inject a close frame after a verdict or a stop */
+    if ((r.rc != WS_SCAN_OK && st.action != 2)
+        || (st.action == 1 && run.cut_at != (size_t) -1 && !r.tail))
+    {
         CHECK(run.boundary);
+        CHECK(run.can_inject);
     }
 
-    check_frames(&st, &r, in, outbuf, run.out_len, loose);
+    /* but not while forwarding goes on */
+    if (r.rc == WS_SCAN_OK && st.action == 0) {
+        CHECK(!run.can_inject);
+    }
+
+    /* nothing goes out after ws_discard_output() */
+    if (st.action == 2 && run.cut_at != (size_t) -1) {
+        CHECK(run.out_len == run.out_at_cut);
+    }
+
+    check_frames(&st, &r, in, outbuf, run.out_len, loose, run.cut_at);
     check_payloads(&r, in, outbuf, run.out_len, loose);
 
     return 0;
