@@ -316,7 +316,10 @@ typedef struct {
     size_t         rand_max;      /* random pieces of 1..rand_max */
     uint64_t       rand_seed;
 
-    /* the relay sets p->stop or p->drop once this much input was read */
+    /*
+     * once this much input was read, the relay calls ws_stop() (it wants
+     * to inject a frame) or ws_discard_output() (the destination is gone)
+     */
     int            stop_on;
     size_t         stop_at;
     int            drop_on;
@@ -340,6 +343,8 @@ typedef struct {
     int            broken;        /* an invariant failed */
     int            not_empty;     /* bytes left unsent at the end */
     int            boundary;      /* ws_at_boundary() at the end */
+    int            can_inject;    /* ws_can_inject() at the end */
+    int            stopped;       /* ws_stop() or discard was called */
     int            boundary_bad;  /* ws_at_boundary() said 1 mid-frame */
     char           why[256];
     bytes_t        out;
@@ -470,13 +475,15 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
         /* receive */
 
         if (cfg->stop_on && i >= cfg->stop_at) {
-            p.stop = 1;
+            ws_stop(&p);
             cfg->stop_on = 0;
+            r->stopped = 1;
         }
 
         if (cfg->drop_on && i >= cfg->drop_at) {
-            p.drop = 1;
+            ws_discard_output(&p, &b);
             cfg->drop_on = 0;
+            r->stopped = 1;
         }
 
         if (i < n && b.last < b.end) {
@@ -579,6 +586,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
     r->forwarded = p.forwarded;
     r->not_empty = (b.pos != b.fwd);
     r->boundary = ws_at_boundary(&p, &b);
+    r->can_inject = ws_can_inject(&p, &b);
 
     free(mem);
 }
@@ -863,6 +871,11 @@ run_one(const expect_t *e, const bytes_t *in, relay_cfg_t *cfg,
 
     } else if (r.boundary_bad) {
         snprintf(why, sizeof(why), "ws_at_boundary() said 1 inside a frame");
+        ok = 0;
+
+    } else if (r.can_inject != (e->rc != WS_SCAN_OK)) {
+        snprintf(why, sizeof(why), "ws_can_inject() is %d at the end",
+                 r.can_inject);
         ok = 0;
     }
 
@@ -1821,6 +1834,7 @@ test_stop(void)
 
                 if (r.stuck || r.broken || r.out.len != n1
                     || memcmp(r.out.data, s.data, n1) != 0 || !r.boundary
+                    || !r.can_inject
                     || r.boundary_bad)
                 {
                     if (bad++ == 0) {
@@ -1869,7 +1883,7 @@ test_stop(void)
 
         CHECKF(!r.stuck && !r.broken && r.out.len == n1
                && memcmp(r.out.data, s.data, n1) == 0 && r.boundary
-               && r.rc == WS_SCAN_OK,
+               && r.can_inject && r.rc == WS_SCAN_OK,
                "%s: stop inside a held text frame: %lu bytes out, want %lu",
                client ? "client" : "server", (unsigned long) r.out.len,
                (unsigned long) n1);
@@ -1890,7 +1904,7 @@ test_stop(void)
         relay_run(&cfg, s.data, s.len, &r);
 
         CHECKF(r.out.len == n1 && r.rc == WS_SCAN_ERROR
-               && r.error_code == 1002 && r.boundary,
+               && r.error_code == 1002 && r.boundary && r.can_inject,
                "%s: stop at a boundary: %lu bytes out, result %d",
                client ? "client" : "server", (unsigned long) r.out.len,
                r.rc);
@@ -1909,6 +1923,7 @@ test_stop(void)
         relay_run(&cfg, s.data, s.len, &r);
 
         CHECKF(!r.stuck && !r.broken && r.rc == WS_SCAN_OK && r.boundary
+               && r.can_inject
                && !r.boundary_bad
                && compare_output(s.data, s.len, 0, r.out.data, r.out.len,
                                  client, 1, 1, 700, why, sizeof(why)),
@@ -2168,6 +2183,65 @@ test_direct(void)
     CHECK(ws_scan(&p, &b) != WS_SCAN_ERROR);
     CHECK(b.last == b.fwd && b.fwd == b.start + n);
 
+    /* ws_stop() inside a streamed frame: takes effect at its end */
+    ws_parser_init(&p, 0, 1, 0, 0);
+    ws_buf_reset(&b);
+    s.len = 0;
+    put_frame(&s, 1, WS_OP_BINARY, big, 50);
+    n = s.len;
+    put_str(&s, 1, WS_OP_TEXT, "after");
+    buf_recv(&b, s.data, 20);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    b.pos = b.fwd;
+    CHECK(!ws_can_inject(&p, &b));
+    ws_stop(&p);
+    CHECK(!ws_can_inject(&p, &b));
+    CHECK(!ws_at_boundary(&p, &b));
+    buf_recv(&b, s.data + 20, s.len - 20);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.fwd == b.start + n);
+    CHECK(!ws_can_inject(&p, &b));    /* the end of the frame is unsent */
+    b.pos = b.fwd;
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(ws_can_inject(&p, &b));
+    CHECK(ws_at_boundary(&p, &b));
+    CHECK(b.fwd == b.pos && ws_buf_empty(&b));
+    CHECK_EQ(p.frames, 2);
+    CHECK_EQ(p.forwarded, 1);
+
+    /* ws_stop() at a boundary: at once */
+    ws_parser_init(&p, 0, 1, 0, 0);
+    ws_buf_reset(&b);
+    CHECK(!ws_can_inject(&p, &b));
+    ws_stop(&p);
+    CHECK(ws_can_inject(&p, &b));
+    buf_recv(&b, s.data, s.len);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.pos == b.fwd && ws_buf_empty(&b));
+    CHECK(ws_can_inject(&p, &b));
+    CHECK_EQ(p.frames, 2);
+    CHECK_EQ(p.forwarded, 0);
+
+    /* ws_discard_output(): what was cleared and not sent is dropped */
+    ws_parser_init(&p, 0, 1, 0, 0);
+    ws_buf_reset(&b);
+    buf_recv(&b, s.data, 30);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.fwd == b.start + 30);
+    ws_discard_output(&p, &b);
+    CHECK(b.pos == b.fwd);
+    CHECK(ws_can_inject(&p, &b));
+    buf_recv(&b, s.data + 30, s.len - 30);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.pos == b.fwd && ws_buf_empty(&b));
+    CHECK_EQ(p.frames, 2);
+
+    /* with no buffer at all */
+    ws_parser_init(&p, 0, 1, 0, 0);
+    memset(&b, 0, sizeof(b));
+    ws_discard_output(&p, &b);
+    CHECK(p.drop);
+
     bytes_free(&s);
     free(dmem);
     dmem = NULL;
@@ -2250,6 +2324,7 @@ test_random_streams(void)
 
         if (r.stuck || r.broken || r.rc != WS_SCAN_OK
             || r.frames != nframes || !r.boundary || r.boundary_bad
+            || r.can_inject
             || !compare_output(s.data, s.len, nframes, r.out.data, r.out.len,
                                client, 1, 0, 0, why, sizeof(why)))
         {
