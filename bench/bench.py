@@ -398,7 +398,10 @@ error_log logs/error.log warn;
 pid logs/nginx.pid;
 
 events {
-    worker_connections 20000;
+    # nginx closes idle connections once fewer than 1/16 of
+    # worker_connections are free: above the descriptor limit, this lets a
+    # worker use all of its 20000 descriptors
+    worker_connections 21400;
 }
 
 http {
@@ -810,14 +813,73 @@ def callgrind_run(kind, msgs, tag):
     return callgrind_total(out), out
 
 
+def perf_works():
+    """Whether perf counts instructions here (not on every virtual CPU)."""
+    if not shutil.which('perf'):
+        return False
+    out = cmd_out(['perf', 'stat', '-x,', '-e', 'instructions:u', 'true'])
+    for line in out.splitlines():
+        f = line.split(',')
+        if len(f) > 2 and 'instructions' in f[2]:
+            return f[0].strip().isdigit()
+    return False
+
+
+def perf_run(kind, msgs):
+    """Instructions of a pinned worker while msgs messages are relayed."""
+    binary = STOCK_NGINX if kind == 'nginx' else NGX_WS_NGINX
+    t = Nginx('perf-' + kind, 19400, kind, binary, [BACKEND_PORT])
+    if not t.start():
+        return None
+    try:
+        pid = t.workers()[0]
+        outf = raw_path('perf.%s.txt' % kind)
+        p = spawn(['perf', 'stat', '-x,', '-o', outf, '-e',
+                   'instructions:u', '-p', str(pid)],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        res = wsbench(['-m', 'echo', '-p', str(t.port), '-c', '1', '-s',
+                       '64', '-P', '1', '-n', str(msgs), '-w', '0', '-T',
+                       '30'], 'perf-%s' % kind, 600)
+        stop(p, sig=signal.SIGINT)
+        if res is None:
+            return None
+        with open(outf) as f:
+            for line in f:
+                fl = line.split(',')
+                if len(fl) > 2 and 'instructions' in fl[2]:
+                    return int(fl[0]) / float(msgs)
+    finally:
+        t.stop()
+    return None
+
+
 def measure_instructions():
-    """Instructions per relayed 64-byte message (user space, callgrind)."""
-    if 'instr' in CFG['skip'] or not shutil.which('valgrind'):
+    """Instructions per relayed 64-byte message (user space): perf when
+    the CPU counts instructions, callgrind otherwise."""
+    if 'instr' in CFG['skip']:
         return {}, None
     m1 = CFG['instr_msgs']
     m2 = 3 * m1
     out = {}
     profile = None
+    if perf_works():
+        for kind in ('nginx', 'ngx_ws'):
+            if kind == 'ngx_ws' and NGX_WS_SO is None:
+                out[kind] = {'note': 'module not built'}
+                continue
+            if kind not in CFG['targets']:
+                continue
+            log('instructions (perf): %s' % kind)
+            per = perf_run(kind, m2)
+            if per is None:
+                out[kind] = {'note': 'perf run failed'}
+                continue
+            out[kind] = {'instructions_per_msg': round(per),
+                         'messages': m2, 'tool': 'perf'}
+        return out, None
+    if not shutil.which('valgrind'):
+        return {}, None
     for kind in ('nginx', 'ngx_ws'):
         if kind == 'ngx_ws' and NGX_WS_SO is None:
             out[kind] = {'note': 'module not built'}
@@ -832,39 +894,44 @@ def measure_instructions():
             continue
         per = (b[0] - a[0]) / float(m2 - m1)
         out[kind] = {'instructions_per_msg': round(per),
-                     'messages': [m1, m2], 'totals': [a[0], b[0]]}
+                     'messages': [m1, m2], 'totals': [a[0], b[0]],
+                     'tool': 'callgrind'}
         log('    %s: %.0f instructions per message' % (kind, per))
         if kind == 'ngx_ws':
-            profile = callgrind_profile(b[1])
+            profile = callgrind_profile(b[1], m2)
     return out, profile
 
 
-def callgrind_profile(path):
-    """The functions with the most instructions (self), as text lines."""
+def callgrind_profile(path, msgs):
+    """The functions with the most instructions of their own: a list of
+    (instructions per message, share, function), entries of one function
+    merged."""
     if not shutil.which('callgrind_annotate'):
         return None
-    txt = cmd_out(['callgrind_annotate', '--threshold=99', path])
-    lines = []
-    started = False
-    for line in txt.splitlines():
-        if re.match(r'\s*Ir\s+file:function', line):
-            started = True
-            continue
-        if started and line.strip():
-            if line.startswith('--'):
-                continue
-            m = re.match(r'\s*([\d,]+)\s+(\([^)]*\))?\s*(.*)$', line)
-            if not m:
-                continue
-            fn = m.group(3)
-            fn = re.sub(r'^\S*/', '', fn)
-            fn = re.sub(r' \[[^\]]*\]$', '', fn)
-            lines.append((m.group(1), (m.group(2) or '').strip(), fn))
-        if len(lines) >= 15:
-            break
+    txt = cmd_out(['callgrind_annotate', '--threshold=100', path])
     with open(raw_path('callgrind.ngx_ws.annotate.txt'), 'w') as f:
         f.write(txt)
-    return lines
+    total = None
+    funcs = {}
+    for line in txt.splitlines():
+        m = re.match(r'\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*)$', line)
+        if not m:
+            continue
+        ir = int(m.group(1).replace(',', ''))
+        rest = m.group(2).strip()
+        if rest.startswith('PROGRAM TOTALS'):
+            total = ir
+            continue
+        if rest.startswith('<') or ':' not in rest:
+            continue
+        fn = rest.split(':', 1)[1]
+        fn = re.sub(r' \[[^\]]*\]$', '', fn).strip()
+        funcs[fn] = funcs.get(fn, 0) + ir
+    if not total:
+        return None
+    top = sorted(funcs.items(), key=lambda kv: -kv[1])[:15]
+    return [('%.0f' % (ir / float(msgs)), '%.1f%%' % (ir * 100.0 / total),
+             fn) for fn, ir in top]
 
 
 # ------------------------------------------------------------ statistics
@@ -967,7 +1034,7 @@ def build_table(summary, targets):
 
 
 def check_targets(summary, big, instr):
-    """The acceptance targets of ngx_ws: rows of (target, measured, verdict)."""
+    """ngx_ws's acceptance targets: rows of (target, measured, verdict)."""
     out = []
     rows = {r[0]: r for r in ROWS}
 
@@ -1123,6 +1190,11 @@ def esc(s):
 
 # ------------------------------------------------------------ report
 
+def size_label(name):
+    """64B -> 64 B, 16KiB -> 16 KiB."""
+    return re.sub(r'(\d)([KM]?i?B)', r'\1 \2', name)
+
+
 def report_markdown(data, table, verdicts, instr, profile, big):
     m = data['machine']
     v = data['versions']
@@ -1149,12 +1221,12 @@ def report_markdown(data, table, verdicts, instr, profile, big):
     lines.append('')
     lines.extend(table)
     lines.append('')
-    lines.append('Workloads: 64 B messages over 50 connections (8 in flight '
-                 'each), 16 KiB over 50 (4 in flight), 1 MiB over 4 (2 in '
-                 'flight); handshakes: %d concurrent loops of connect, '
-                 'upgrade, one 64 B message, close; idle: %d connections, '
-                 'RSS from the worker\'s VmRSS before and after.'
-                 % (c['hs_conns'], c['idle']))
+    echo = ', '.join('%s messages over %d connections (%d in flight each)'
+                     % (size_label(n), cn, dp) for n, sz, cn, dp in ECHO)
+    lines.append('Workloads: %s; handshakes: %d concurrent loops of '
+                 'connect, upgrade, one 64 B message, close; idle: %d '
+                 'connections, RSS from the worker\'s VmRSS before and '
+                 'after.' % (echo, c['hs_conns'], c['idle']))
     lines.append('')
     lines.append('![ratio to stock nginx](results/latest.svg)')
     lines.append('')
@@ -1188,16 +1260,19 @@ def report_markdown(data, table, verdicts, instr, profile, big):
                                         i['instructions_per_msg']))
             else:
                 parts.append('%s: %s' % (LABELS[kind], i['note']))
+        tools = set(i.get('tool') for i in instr.values() if i.get('tool'))
         lines.append('Instructions per relayed 64 B message (worker, user '
-                     'space, callgrind, one connection with one message in '
-                     'flight, so nothing is batched): %s.'
-                     % ', '.join(parts))
+                     'space, %s, one connection with one message in flight, '
+                     'so nothing is batched): %s.'
+                     % ('/'.join(sorted(tools)) or 'not measured',
+                        ', '.join(parts)))
         lines.append('')
     if profile:
         lines.append('<details><summary>ngx_ws worker profile '
-                     '(callgrind, self instructions)</summary>')
+                     '(callgrind, instructions of each function itself, '
+                     'per message)</summary>')
         lines.append('')
-        lines.append('| Ir | share | function |')
+        lines.append('| instructions | share | function |')
         lines.append('|---|---|---|')
         for ir, share, fn in profile:
             lines.append('| %s | %s | `%s` |' % (ir, share, fn))
@@ -1242,6 +1317,10 @@ def main():
 
     targets = CFG['targets']
     notes = []
+    load0 = os.getloadavg()
+    if load0[0] > 0.5:
+        notes.append('load average %.2f when the run started: other work '
+                     'on the machine adds spread' % load0[0])
     log('ngx_ws benchmark: targets %s, repeat %d, %.1f s per cell%s'
         % (','.join(targets), CFG['repeat'], CFG['duration'],
            ', quick mode' if QUICK else ''))
@@ -1378,6 +1457,7 @@ def main():
                     for d, m, v in verdicts],
         'notes': notes,
         'elapsed_s': round(time.time() - t_start),
+        'loadavg_start': load0,
     }
 
     os.makedirs(RESULTS, exist_ok=True)
