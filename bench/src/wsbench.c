@@ -67,6 +67,7 @@ struct wsb_conn_s {
     unsigned        slot;
     unsigned        want_out:1;
     unsigned        in_msg:1;
+    unsigned        erred:1;
     unsigned        fin:1;
 
     unsigned char   opcode;
@@ -170,6 +171,7 @@ static void
 wsb_error(wsb_conn_t *c, const char *what)
 {
     errors++;
+    c->erred = 1;
 
     if (errors <= 10) {
         fprintf(stderr, "wsbench: connection %u: %s\n", c->slot, what);
@@ -279,6 +281,7 @@ wsb_connect(wsb_conn_t *c)
     c->need = 2;
     c->left = 0;
     c->in_msg = 0;
+    c->erred = 0;
     c->opos = 0;
     c->olen = 0;
     c->fhead = 0;
@@ -868,7 +871,7 @@ wsb_conn_close(wsb_conn_t *c, int failure)
 
     /* echo: a lost connection is an error */
 
-    if (!quit) {
+    if (!quit && !c->erred) {
         wsb_error(c, "connection lost");
     }
 
