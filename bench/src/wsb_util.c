@@ -147,6 +147,10 @@ wsb_hist_pct(const wsb_hist_t *h, double pct)
         }
     }
 
+    if (idx >= WSB_HIST_BUCKETS) {
+        return h->max;
+    }
+
     if (idx < WSB_HIST_SUB) {
         return idx;
     }
