@@ -26,7 +26,7 @@
 /* histogram: 64 linear sub-buckets per power of two, nanoseconds */
 #define WSB_HIST_SUB_BITS 6
 #define WSB_HIST_SUB      (1 << WSB_HIST_SUB_BITS)
-#define WSB_HIST_BUCKETS  (64 * WSB_HIST_SUB)
+#define WSB_HIST_BUCKETS  ((64 - WSB_HIST_SUB_BITS + 2) * (WSB_HIST_SUB / 2))
 
 
 typedef struct {
