@@ -744,7 +744,8 @@ def run_big(rep):
         t0 = time.time()
         for i in range(nload):
             cnt = per if i < nload - 1 else n - per * (nload - 1)
-            loads.append(idle_hold(BIG_PORT, cnt, '127.0.1.%d+2' % (1 + 2 * i),
+            src = '127.0.0.%d+2' % (20 + 2 * i)
+            loads.append(idle_hold(BIG_PORT, cnt, src,
                                    'big-load%d-r%d' % (i, rep)))
         established = 0
         for p, _ in loads:
