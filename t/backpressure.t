@@ -87,6 +87,10 @@ $t->run(server => <<"SERVER");
             ws_pass http://127.0.0.1:$bp;
             ws_send_timeout 1s;
         }
+        location /sendto-up/ {
+            ws_pass http://127.0.0.1:$bp;
+            ws_send_timeout 1s;
+        }
 SERVER
 
 my $worker = $t->worker_pid;
@@ -225,6 +229,7 @@ sub max_rss_while_idle {
 # ws_send_timeout: a client that never reads is given up; the backend is
 # told with close 1001
 {
+    $t->mark;
     my $p = $t->ws_pair($l, path => '/sendto/');
     my ($c, $b) = @$p{qw(client backend)};
     my $fr = sframe(OP_BINARY, $block);
@@ -238,6 +243,37 @@ sub max_rss_while_idle {
     expect_eof($b, 'send timeout: backend connection closed');
     my (undef, $st) = read_until_eof($c, 10);
     like($st, qr/^(eof|reset)$/, 'send timeout: client connection closed');
+    $t->log_ok('info', qr/ws: timed out sending to client\b/,
+        'send timeout: logged');
+    my $e = $t->access_entry('/sendto/');
+    is($e && $e->{initiator}, 'proxy', 'send timeout: initiator proxy');
+    close $c;
+    close $b;
+}
+
+# ws_send_timeout: a backend that never reads is given up; the client gets
+# close 1011
+{
+    $t->mark;
+    my $p = $t->ws_pair($l, path => '/sendto-up/');
+    my ($c, $b) = @$p{qw(client backend)};
+    my $start = time;
+    my $sent = send_all($c, cframe(OP_BINARY, $block) x 160, 10);
+    note("send timeout to the backend: the client wrote $sent bytes");
+    frame_ok(read_frame($c, 10), "\x88\x02\x03\xf3",
+        'send timeout to the backend: client got close 1011');
+    cmp_ok(time - $start, '>=', 0.9,
+        'send timeout to the backend: not before ws_send_timeout');
+    send_all($c, cframe(OP_CLOSE, close_payload(1011)));
+    expect_eof($c, 'send timeout to the backend: client connection closed');
+    my (undef, $st) = read_until_eof($b, 10);
+    like($st, qr/^(eof|reset)$/,
+        'send timeout to the backend: backend connection closed');
+    $t->log_ok('error', qr/ws: timed out sending to upstream\b/,
+        'send timeout to the backend: logged');
+    my $e = $t->access_entry('/sendto-up/');
+    is($e && $e->{initiator}, 'proxy',
+        'send timeout to the backend: initiator proxy');
     close $c;
     close $b;
 }

@@ -136,7 +136,8 @@ for my $dir ('client', 'upstream') {
 
 # an empty close frame
 {
-    my $p = $t->ws_pair($l);
+    $t->mark;
+    my $p = $t->ws_pair($l, path => '/empty');
     my ($c, $b) = @$p{qw(client backend)};
     my $cl = cframe(OP_CLOSE, '');
     send_all($c, $cl);
@@ -145,6 +146,8 @@ for my $dir ('client', 'upstream') {
     frame_ok(read_frame($c), "\x88\x00", 'empty close reply passes');
     expect_eof($c, 'empty close: client connection closed');
     expect_eof($b, 'empty close: backend connection closed');
+    entry_ok('/empty', { code => 1005, initiator => 'client' },
+        'empty close');
 }
 
 # no reply within ws_close_timeout
@@ -161,6 +164,7 @@ for my $dir ('client', 'upstream') {
     expect_eof($b, 'no reply from the backend: backend connection closed');
     entry_ok('/short/c', { code => 1000, initiator => 'client' },
         'no reply');
+    $t->log_ok('*', 'ws: close handshake timed out', 'no reply: logged');
 }
 
 {

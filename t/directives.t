@@ -69,6 +69,19 @@ for my $url ("http://127.0.0.1:$port", "ws://127.0.0.1:$port/",
         server => "        location /a/ { ws_pass $url; }\n");
 }
 
+conf_ok('ws_pass in "if" in location', server => <<"S");
+        location / {
+            if (\$arg_x) {
+                ws_pass http://127.0.0.1:$port;
+            }
+            ws_pass http://127.0.0.1:$port;
+        }
+S
+conf_ok('ws_buffer_size 512', server => "        location / { ws_pass "
+    . "http://127.0.0.1:$port; ws_buffer_size 512; }\n");
+conf_fails('ws_buffer_size 100', undef, server => "        location / { "
+    . "ws_pass http://127.0.0.1:$port; ws_buffer_size 100; }\n");
+
 conf_fails('ws_pass twice', qr/"ws_pass" directive is duplicate/,
     server => "        location / { ws_pass http://127.0.0.1:$port; "
         . "ws_pass http://127.0.0.1:$port; }\n");

@@ -49,8 +49,6 @@ sub upstream_dies {
         bytes_is($got, '', "$name: nothing after the partial frame");
         is($st, 'eof', "$name: client connection closed without a close "
             . 'frame');
-        my $e = $t->access_entry('/u');
-        is($e && $e->{code}, 1006, "$name: access log 1006");
     } else {
         my ($got) = read_exact($c, length($forwarded) + 4, 5);
         bytes_is($got, $forwarded . $CLOSE_1011,
@@ -60,6 +58,8 @@ sub upstream_dies {
     }
     $t->log_ok('error', 'ws: upstream closed connection without close frame',
         "$name: logged") unless $o{reset};
+    my $e = $t->access_entry('/u');
+    is($e && $e->{code}, 1006, "$name: access log code 1006");
     close $c;
 }
 
@@ -115,6 +115,8 @@ sub client_dies {
     }
     $t->log_ok('info', 'ws: client closed connection without close frame',
         "$name: logged") unless $o{reset};
+    my $e = $t->access_entry('/c');
+    is($e && $e->{code}, 1006, "$name: access log code 1006");
     close $b;
 }
 

@@ -47,6 +47,9 @@ for my $case (protocol_cases(0)) {
     is($e->{code}, 1002, 'access log: $ws_close_code 1002') if $e;
     is($e->{initiator}, 'proxy', 'access log: $ws_close_initiator proxy')
         if $e;
+    is($e->{frames_out}, 1, 'access log: one frame to the client (the close)')
+        if $e;
+    is($e->{bytes_out}, 4, 'access log: 4 bytes to the client') if $e;
 }
 
 {

@@ -68,6 +68,8 @@ my $http = <<"HTTP";
     }
 HTTP
 my $server = <<"SERVER";
+        ws_set_header X-Server-Level server;
+
         location / {
             ws_pass http://127.0.0.1:$bp;
         }
@@ -190,7 +192,7 @@ sub accept_101 {
     my $key = ws_key();
     my ($r, $req, $c, $b) = answer(sub { accept_101($_[0]) },
         path => '/path/x?q=1&r=%20', key => $key,
-        connection => 'keep-alive, Upgrade', upgrade => 'WebSocket',
+        connection => 'keep-alive, Upgrade, X-Hop', upgrade => 'WebSocket',
         host => 'example.test',
         headers => [
             'Sec-WebSocket-Protocol: chat, superchat',
@@ -204,6 +206,7 @@ sub accept_101 {
             'Trailer: X-T',
             'Proxy-Connection: keep-alive',
             'User-Agent: ws-test',
+            'X-Hop: per-connection',
         ]);
     ok($req, 'request reached the backend');
     is($req->{line}, 'GET /path/x?q=1&r=%20 HTTP/1.1', 'request line');
@@ -223,8 +226,10 @@ sub accept_101 {
     is(hdr($req, 'x-custom'), 'hello', 'X-Custom passed');
     is(hdr($req, 'cookie'), 'a=b', 'Cookie passed');
     is(hdr($req, 'user-agent'), 'ws-test', 'User-Agent passed');
+    is(hdr($req, 'x-server-level'), 'server',
+        'ws_set_header of server level inherited');
     for my $h ('Sec-WebSocket-Extensions', 'Keep-Alive', 'TE', 'Trailer',
-        'Proxy-Connection', 'Transfer-Encoding', 'Content-Length')
+        'Proxy-Connection', 'Transfer-Encoding', 'Content-Length', 'X-Hop')
     {
         is(hdr($req, $h), undef, "no $h header");
     }
@@ -242,6 +247,8 @@ sub accept_101 {
     is(hdr($req, 'origin'), undef, 'ws_set_header with "" removes a header');
     is(hdr($req, 'x-real-ip'), '127.0.0.1', 'ws_set_header with a variable');
     is(hdr($req, 'upgrade'), 'websocket', 'Upgrade still sent');
+    is(hdr($req, 'x-server-level'), undef, 'ws_set_header of server level '
+        . 'not inherited by a location with ws_set_header');
     is($r && $r->{status}, 101, 'upgraded with ws_set_header');
     close_pair({ client => $c, backend => $b });
 }
@@ -283,6 +290,16 @@ sub accept_101 {
     frame_ok(read_frame($b), $early,
         'frame sent together with the handshake reaches the backend');
     close_pair({ client => $c, backend => $b });
+}
+
+{
+    my ($r, $req, $c, $b) = answer(sub {
+        accept_101($_[0], 'X-Big: ' . ('b' x 20000)) });
+    is($r && $r->{status}, 502, '101 header larger than ws_buffer_size: 502');
+    close $c if $c;
+    close $b if $b;
+    $t->log_ok('error', qr/upstream sent too big header/,
+        'too big header logged');
 }
 
 my @bad = (

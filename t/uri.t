@@ -49,6 +49,10 @@ HTTP
         location /up/ {
             ws_pass http://u;
         }
+        location /varuri/ {
+            set \$backend_name u;
+            ws_pass http://\$backend_name/fixed/path;
+        }
 SERVER
 
 sub uri_ok {
@@ -83,6 +87,7 @@ uri_ok('/exact', '/other');
 uri_ok('/exact?a=1', '/other?a=1');
 uri_ok('/noslash/abc', '/z/abc');
 uri_ok('/up/room/1?token=x', '/up/room/1?token=x');
+uri_ok('/varuri/anything?q=1', '/fixed/path');
 
 $t->stop;
 done_testing;
