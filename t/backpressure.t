@@ -245,6 +245,8 @@ sub max_rss_while_idle {
     like($st, qr/^(eof|reset)$/, 'send timeout: client connection closed');
     $t->log_ok('info', qr/ws: timed out sending to client\b/,
         'send timeout: logged');
+    close $c;
+    close $b;
     my $e = $t->access_entry('/sendto/');
     is($e && $e->{initiator}, 'proxy', 'send timeout: initiator proxy');
     close $c;
@@ -271,6 +273,8 @@ sub max_rss_while_idle {
         'send timeout to the backend: backend connection closed');
     $t->log_ok('error', qr/ws: timed out sending to upstream\b/,
         'send timeout to the backend: logged');
+    close $c;
+    close $b;
     my $e = $t->access_entry('/sendto-up/');
     is($e && $e->{initiator}, 'proxy',
         'send timeout to the backend: initiator proxy');

@@ -64,6 +64,8 @@ sub entry_ok {
     frame_ok(read_frame($c), $reply, 'client close: reply passes exactly');
     expect_eof($c, 'client close: client connection closed');
     expect_eof($b, 'client close: backend connection closed');
+    close $c;
+    close $b;
     entry_ok('/c', {
         code => 1000, initiator => 'client', status => 101,
         frames_in => 3, bytes_in => length($in . $cl),
@@ -87,6 +89,8 @@ sub entry_ok {
     frame_ok(read_frame($b), $reply, 'backend close: reply passes exactly');
     expect_eof($c, 'backend close: client connection closed');
     expect_eof($b, 'backend close: backend connection closed');
+    close $c;
+    close $b;
     entry_ok('/u', {
         code => 1001, initiator => 'upstream', status => 101,
         frames_in => 2, bytes_in => length($pong . $reply),
@@ -127,6 +131,8 @@ for my $dir ('client', 'upstream') {
     frame_ok(read_frame($c), $bc, 'simultaneous: client got the backend close');
     expect_eof($c, 'simultaneous: client connection closed');
     expect_eof($b, 'simultaneous: backend connection closed');
+    close $c;
+    close $b;
     my $e = $t->access_entry('/both');
     ok($e && ($e->{code} == 1000 && $e->{initiator} eq 'client'
         || $e->{code} == 4000 && $e->{initiator} eq 'upstream'),
@@ -146,6 +152,8 @@ for my $dir ('client', 'upstream') {
     frame_ok(read_frame($c), "\x88\x00", 'empty close reply passes');
     expect_eof($c, 'empty close: client connection closed');
     expect_eof($b, 'empty close: backend connection closed');
+    close $c;
+    close $b;
     entry_ok('/empty', { code => 1005, initiator => 'client' },
         'empty close');
 }
@@ -162,6 +170,8 @@ for my $dir ('client', 'upstream') {
     expect_eof($c, 'no reply from the backend: client connection closed', 10);
     cmp_ok(time - $start, '>=', 0.8, 'no reply: waited for ws_close_timeout');
     expect_eof($b, 'no reply from the backend: backend connection closed');
+    close $c;
+    close $b;
     entry_ok('/short/c', { code => 1000, initiator => 'client' },
         'no reply');
     $t->log_ok('*', 'ws: close handshake timed out', 'no reply: logged');

@@ -58,6 +58,7 @@ sub upstream_dies {
     }
     $t->log_ok('error', 'ws: upstream closed connection without close frame',
         "$name: logged") unless $o{reset};
+    close $c;
     my $e = $t->access_entry('/u');
     is($e && $e->{code}, 1006, "$name: access log code 1006");
     close $c;
