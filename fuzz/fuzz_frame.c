@@ -28,7 +28,7 @@
  *
  * Any failure calls abort().
  *
- * Settings, the first 6 bytes:
+ * Settings, the first 7 bytes:
  *   0: bit 0 client (masked frames), bit 1 no UTF-8 validation, bit 2 raw
  *      stream (else records, see make_stream()), bit 3 max_frame, bit 4
  *      max_message;
@@ -37,7 +37,9 @@
  *   4: bits 6-7 pieces: 0 all the free space, 1 fixed (bits 0-5), 2 random
  *      (up to bits 0-5), 3 one byte at a time;
  *   5: bits 6-7: 1 ws_stop(), 2 ws_discard_output(), called when bits 0-5
- *      64ths of the stream were received.
+ *      64ths of the stream were received;
+ *   6: sends: 0 all of [pos, fwd) at once, else random partial sends of up
+ *      to 3 * value bytes (a socket that takes only part).
  *
  * Build and run (from the repository root):
  *
@@ -64,7 +66,7 @@
 
 #define MAX_STREAM   (512 * 1024)
 #define MAX_FRAMES   65536
-#define SETTINGS     6
+#define SETTINGS     7
 
 
 static int  verbose = -1;
@@ -98,8 +100,9 @@ typedef struct {
     int        piece_mode;     /* 0 all free space, 1 fixed, 2 random */
     size_t     piece;
     uint64_t   seed;
-    int        action;         /* 0 none, 1 stop, 2 drop */
+    int        action;         /* 0 none, 1 stop, 2 discard */
     size_t     action_at;
+    size_t     send_max;       /* 0: send all */
     int        structured;
 } settings_t;
 
@@ -364,6 +367,13 @@ typedef struct {
     uint64_t       tail_avail; /* payload bytes of it that came */
     uint64_t       tail_valid; /* of them, valid UTF-8 (text) */
     int            tail_held;  /* held (text or control) */
+
+    /* after a violation: the outcome of parsing on (see ws_core.h) */
+    int            final_rc;   /* ERROR (only the first), CLOSE, ERROR */
+    unsigned       final_code;
+    const char    *final_error;
+    int            discard;    /* parsing ended */
+    uint64_t       total;      /* frames counted by the parser */
 } ref_t;
 
 
@@ -635,6 +645,186 @@ reference(const settings_t *st, const unsigned char *s, size_t n, ref_t *r)
 }
 
 
+/*
+ * After a first violation the parser goes on: the offending frame is
+ * skipped by the length its header gives, later frames are checked
+ * (structure, masking, control frames, lengths, close frames) but not for
+ * message sequencing, limits or UTF-8 of text; a close frame ends parsing
+ * with WS_SCAN_CLOSE, a second violation with WS_SCAN_ERROR.  Every frame
+ * that is complete, the skipped one too, is counted.
+ */
+
+static void
+ref_fail2(ref_t *r, unsigned code, const char *error)
+{
+    r->final_rc = WS_SCAN_ERROR;
+    r->final_code = code;
+    r->final_error = error;
+    r->discard = 1;
+}
+
+
+static void
+reference_after(const settings_t *st, const unsigned char *s, size_t n,
+    ref_t *r)
+{
+    int             skip, control;
+    size_t          off, h, i, have;
+    unsigned        b0, b1, op, len7, code;
+    uint64_t        len, k;
+    ref_u8_t        uc;
+    unsigned char   pl[WS_MAX_CONTROL_PAYLOAD];
+
+    r->final_rc = r->rc;
+    r->final_code = r->code;
+    r->final_error = r->error;
+    r->total = r->nvalid;
+    r->discard = (r->rc == WS_SCAN_CLOSE);
+
+    if (r->rc != WS_SCAN_ERROR) {
+        return;
+    }
+
+    off = r->frames[r->nvalid].off;
+
+    for (skip = 1; off < n; skip = 0) {
+        have = n - off;
+        b0 = s[off];
+        op = b0 & 0x0f;
+        control = (op & 0x8) != 0;
+
+        if (!skip) {
+            if (b0 & 0x70) {
+                ref_fail2(r, 1002, "reserved bits set");
+                return;
+            }
+
+            if ((op > 2 && op < 8) || op > 0xa) {
+                ref_fail2(r, 1002, "unknown opcode");
+                return;
+            }
+
+            if (control && !(b0 & 0x80)) {
+                ref_fail2(r, 1002, "fragmented control frame");
+                return;
+            }
+        }
+
+        if (have < 2) {
+            return;
+        }
+
+        b1 = s[off + 1];
+        len7 = b1 & 0x7f;
+
+        if (!skip) {
+            if ((b1 >> 7) != (unsigned) st->from_client) {
+                ref_fail2(r, 1002, st->from_client ? "unmasked frame"
+                                                   : "masked frame");
+                return;
+            }
+
+            if (control && len7 > 125) {
+                ref_fail2(r, 1002, "control frame too long");
+                return;
+            }
+        }
+
+        h = 2;
+        len = len7;
+
+        if (len7 == 126) {
+            if (have < 4) {
+                return;
+            }
+
+            len = (uint64_t) s[off + 2] << 8 | s[off + 3];
+            h = 4;
+
+            if (!skip && len < 126) {
+                ref_fail2(r, 1002, "non-minimal payload length");
+                return;
+            }
+
+        } else if (len7 == 127) {
+            if (have < 10) {
+                return;
+            }
+
+            len = 0;
+
+            for (i = 0; i < 8; i++) {
+                len = len << 8 | s[off + 2 + i];
+            }
+
+            h = 10;
+
+            if (!skip && (s[off + 2] & 0x80)) {
+                ref_fail2(r, 1002, "invalid payload length");
+                return;
+            }
+
+            if (!skip && len < 65536) {
+                ref_fail2(r, 1002, "non-minimal payload length");
+                return;
+            }
+        }
+
+        h += (b1 >> 7) ? 4 : 0;
+
+        if (have < h || (uint64_t) (have - h) < len) {
+            return;
+        }
+
+        if (!skip && op == WS_OP_CLOSE) {
+            for (k = 0; k < len; k++) {
+                pl[k] = s[off + h + k] ^ ((b1 >> 7) ? s[off + h - 4 + (k & 3)]
+                                                    : 0);
+            }
+
+            if (len == 1) {
+                ref_fail2(r, 1002, "invalid close frame payload");
+                return;
+            }
+
+            code = WS_CLOSE_NO_STATUS;
+
+            if (len >= 2) {
+                code = (unsigned) pl[0] << 8 | pl[1];
+
+                if (!close_code_valid(code)) {
+                    ref_fail2(r, 1002, "invalid close code");
+                    return;
+                }
+
+                memset(&uc, 0, sizeof(uc));
+
+                for (k = 2; k < len; k++) {
+                    if (!ref_u8_byte(&uc, pl[k])) {
+                        break;
+                    }
+                }
+
+                if (k < len || uc.need) {
+                    ref_fail2(r, 1007, "invalid UTF-8 in close reason");
+                    return;
+                }
+            }
+
+            r->total++;
+            r->final_rc = WS_SCAN_CLOSE;
+            r->final_code = code;
+            r->final_error = r->error;
+            r->discard = 1;
+            return;
+        }
+
+        r->total++;
+        off += h + (size_t) len;
+    }
+}
+
+
 /* ---------------------------------------------------------- output check */
 
 
@@ -725,7 +915,8 @@ decode_frame(const unsigned char *d, size_t n, size_t off, oframe_t *f)
  * read: frames complete by then, and a streamed frame whose header was
  * complete, come out whole, nothing else does (but fragments of a text
  * frame that were validated by then); 2 it called ws_discard_output():
- * the output is any prefix of what was cleared by then.
+ * the output is any prefix of what was cleared by then, cut anywhere when
+ * sends were partial.
  */
 
 static void
@@ -773,10 +964,14 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
         }
 
         if (!decode_frame(out, out_len, j, &g)) {
-            if (loose == 2 && !whole && streamed) {
-                /* a streamed frame cut by "drop" */
+            if (loose == 2) {
+                /*
+                 * the destination went away in the middle of a send: the
+                 * frame, or a fragment of it, is cut anywhere
+                 */
                 CHECK(f->off + (out_len - j) <= cut_at);
-                CHECK(memcmp(out + j, in + f->off, out_len - j) == 0);
+                CHECK((f->text && st->validate_utf8)
+                      || memcmp(out + j, in + f->off, out_len - j) == 0);
                 return;
             }
 
@@ -816,7 +1011,13 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
                 break;
             }
 
-            CHECK(decode_frame(out, out_len, j, &g));
+            if (!decode_frame(out, out_len, j, &g)) {
+                /* a fragment cut by ws_discard_output() */
+                CHECK(loose == 2);
+                j = out_len;
+                break;
+            }
+
             CHECK(g.opcode == (nfr ? WS_OP_CONT : f->opcode));
             CHECK(g.rsv == 0);
             CHECK(g.masked == (unsigned) st->from_client);
@@ -973,6 +1174,13 @@ typedef struct {
     size_t         out_at_cut;
     int            boundary;
     int            can_inject;
+
+    int            last_rc;
+    unsigned       nrc;
+    int            discard;
+    unsigned       final_error_code;
+    unsigned       final_close_code;
+    const char    *final_error;
 } run_t;
 
 
@@ -994,9 +1202,15 @@ note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc)
 {
     CHECK(rc == WS_SCAN_OK || rc == WS_SCAN_CLOSE || rc == WS_SCAN_ERROR);
 
-    if (rc != WS_SCAN_OK) {
+    if (p->state == WS_ST_DISCARD) {
         /* nothing after the end is kept */
         CHECK(b->last == b->fwd);
+    }
+
+    if (rc != WS_SCAN_OK) {
+        run->last_rc = rc;
+        run->nrc++;
+        CHECK(run->nrc <= 2);
     }
 
     if (rc == WS_SCAN_OK || run->rc != WS_SCAN_OK) {
@@ -1014,9 +1228,10 @@ static void
 relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 {
     int             rc;
-    size_t          i, k, cut, limit, iter, piece;
+    size_t          i, k, cut, limit, iter, piece, sent, whole;
     uint64_t        rs;
     unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
+    oframe_t        g;
     ws_buf_t        b;
     ws_parser_t     p;
 
@@ -1036,6 +1251,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 
     i = 0;
     cut = 0;
+    whole = 0;
     rs = st->seed | 1;
     limit = 4 * n + 100;
 
@@ -1101,15 +1317,35 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
         note(&p, &b, run, rc);
 
         if (b.pos < b.fwd) {
-            k += (size_t) (b.fwd - b.pos);
-            CHECK(run->out_len + (size_t) (b.fwd - b.pos) <= sizeof(outbuf));
-            memcpy(outbuf + run->out_len, b.pos, (size_t) (b.fwd - b.pos));
-            run->out_len += (size_t) (b.fwd - b.pos);
-            b.pos = b.fwd;
+            sent = (size_t) (b.fwd - b.pos);
+
+            if (st->send_max) {
+                sent = 1 + (size_t) (xorshift(&rs) % st->send_max);
+                sent = (sent < (size_t) (b.fwd - b.pos))
+                       ? sent : (size_t) (b.fwd - b.pos);
+            }
+
+            k += sent;
+            CHECK(run->out_len + sent <= sizeof(outbuf));
+            memcpy(outbuf + run->out_len, b.pos, sent);
+            run->out_len += sent;
+            b.pos += sent;
 
             rc = ws_scan(&p, &b);
             invariants(&b, mem);
             note(&p, &b, run, rc);
+        }
+
+        /* where ws_at_boundary() says so, the output is whole frames */
+
+        if (ws_at_boundary(&p, &b) && st->action != 2) {
+            while (whole < run->out_len
+                   && decode_frame(outbuf, run->out_len, whole, &g))
+            {
+                whole += g.size;
+            }
+
+            CHECK(whole == run->out_len);
         }
 
         if (ws_buf_empty(&b)) {
@@ -1135,6 +1371,10 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
     run->forwarded = p.forwarded;
     run->boundary = ws_at_boundary(&p, &b);
     run->can_inject = ws_can_inject(&p, &b);
+    run->discard = (p.state == WS_ST_DISCARD);
+    run->final_error_code = p.error_code;
+    run->final_close_code = p.close_code;
+    run->final_error = p.error;
 
     CHECK(b.pos == b.fwd);
 
@@ -1193,6 +1433,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     st.action = (data[5] >> 6) % 3;
+    st.send_max = (size_t) data[6] * 3;
 
     data += SETTINGS;
     size -= SETTINGS;
@@ -1206,9 +1447,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         in = data;
     }
 
-    st.action_at = (size_t) ((data[-1] & 0x3f) * (uint64_t) n / 64);
+    st.action_at = (size_t) ((data[-2] & 0x3f) * (uint64_t) n / 64);
 
     reference(&st, in, n, &r);
+    reference_after(&st, in, n, &r);
     relay(&st, in, n, &run);
 
     if (verbose) {
@@ -1246,12 +1488,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(run.error != NULL && strcmp(run.error, r.error) == 0);
     }
 
-    /* every valid frame is counted, dropped or not */
-    CHECK(run.frames == r.nvalid);
-    CHECK(run.forwarded <= run.frames);
+    /*
+     * every frame is counted, dropped or not; after a violation, whether
+     * the skipped offending frame counts is left open
+     */
+    if (r.rc == WS_SCAN_ERROR) {
+        CHECK(run.frames + 1 >= r.total && run.frames <= r.total);
 
-    /* nothing after the verdict */
-    CHECK(run.out_len == run.out_at_rc);
+    } else {
+        CHECK(run.frames == r.total);
+    }
+    CHECK(run.forwarded <= r.nvalid);
+
+    /* what parsing on after a violation saw */
+    CHECK(run.last_rc == r.final_rc);
+    CHECK(run.nrc == (unsigned) (r.rc == WS_SCAN_OK ? 0
+                                 : (r.final_rc == r.rc && !r.discard) ? 1
+                                 : (r.rc == WS_SCAN_CLOSE) ? 1 : 2));
+    CHECK(run.discard == r.discard);
+
+    if (r.final_rc == WS_SCAN_CLOSE) {
+        CHECK(run.final_close_code == r.final_code);
+    }
+
+    if (r.final_rc == WS_SCAN_ERROR) {
+        CHECK(run.final_error_code == r.final_code);
+        CHECK(strcmp(run.final_error, r.final_error) == 0);
+    }
+
+    /* nothing after the verdict (less if the rest was discarded) */
+    CHECK(run.out_len == run.out_at_rc
+          || (st.action == 2 && run.out_len < run.out_at_rc));
 
     loose = st.action;
 

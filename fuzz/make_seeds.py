@@ -27,10 +27,12 @@ TEXT, BINARY, CONT, PING, PONG, CLOSE = 0, 1, 2, 4, 5, 6
 FIN = 0x80
 
 
-def settings(flags=0, buf=0, max_frame=0, max_message=0, piece=0, action=0):
+def settings(flags=0, buf=0, max_frame=0, max_message=0, piece=0, action=0,
+             send=0):
     """buf: 0..0xdf gives 256 + 53 * buf bytes; piece: byte 4; action:
-    byte 5 (bits 6-7: 1 stop, 2 drop; bits 0-5: where, in 64ths)."""
-    return bytes([flags, buf, max_frame, max_message, piece, action])
+    byte 5 (bits 6-7: 1 stop, 2 discard; bits 0-5: where, in 64ths); send:
+    partial sends of up to 3 * send bytes."""
+    return bytes([flags, buf, max_frame, max_message, piece, action, send])
 
 
 def rec(choice, payload=b'', fin=True, length=None):
@@ -89,11 +91,13 @@ def frame_seeds():
             + rec(CONT, b'end'))
     s['fragmented-client'] = settings(CLIENT, piece=0x43) + frag
     s['fragmented-server'] = settings(0, buf=1, piece=0x85) + frag
+    s['fragmented-partial-sends'] = settings(0, buf=0, send=1) + frag
 
     # text frames larger than the buffer: re-fragmented
     big = rec(TEXT, b'x' * 40, length=3000) + rec(TEXT, b'', length=126)
     s['big-text-client'] = settings(CLIENT, buf=0) + big
     s['big-text-server'] = settings(0, buf=3, piece=0x8f) + big
+    s['big-text-partial-sends'] = settings(CLIENT, buf=0, send=7) + big
     s['big-text-fragments'] = (settings(CLIENT, buf=0, piece=0x4a)
                                + rec(TEXT, b'ab', fin=False, length=1000)
                                + rec(PING)

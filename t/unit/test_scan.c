@@ -327,11 +327,20 @@ typedef struct {
 
     /* a check at every step: ws_at_boundary() */
     int            boundary_check;
+
+    /* sends of at most this much (random sizes), as a busy socket; 0: all */
+    size_t         send_max;
 } relay_cfg_t;
 
 
 typedef struct {
     int            rc;            /* the first result other than OK */
+    int            last_rc;       /* the last one */
+    unsigned       nrc;           /* how many */
+    int            discard;       /* p->state is WS_ST_DISCARD at the end */
+    unsigned       final_error_code;
+    unsigned       final_close_code;
+    const char    *final_error;
     unsigned       error_code;
     unsigned       close_code;
     const char    *error;
@@ -414,6 +423,16 @@ relay_next_cut(relay_cfg_t *cfg, size_t i, size_t n, uint64_t *rs)
 static void
 relay_note_rc(ws_parser_t *p, ws_buf_t *b, relay_res_t *r, int rc)
 {
+    if (rc != WS_SCAN_OK) {
+        r->last_rc = rc;
+        r->nrc++;
+    }
+
+    if (p->state == WS_ST_DISCARD && b->last != b->fwd) {
+        r->broken = 1;
+        snprintf(r->why, sizeof(r->why), "discarding, but last != fwd");
+    }
+
     if (rc == WS_SCAN_OK || r->rc != RC_NONE) {
         return;
     }
@@ -436,7 +455,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
     relay_res_t *r)
 {
     int             rc, iter_rc, at_boundary;
-    size_t          i, cut, k, free_, limit, iter;
+    size_t          i, cut, k, free_, limit, iter, sent;
     uint64_t        rs;
     unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
     ws_buf_t        b;
@@ -462,7 +481,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
     i = 0;
     rs = cfg->rand_seed | 1;
     cut = relay_next_cut(cfg, 0, n, &rs);
-    limit = 4 * n + 1000;
+    limit = 8 * n + 1000;
 
     for (iter = 0; iter < limit; iter++) {
 
@@ -513,8 +532,17 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
         /* send */
 
         if (b.pos < b.fwd) {
-            bytes_put(&r->out, b.pos, (size_t) (b.fwd - b.pos));
-            b.pos = b.fwd;
+            sent = (size_t) (b.fwd - b.pos);
+
+            if (cfg->send_max) {
+                sent = 1 + unit_rand_range(cfg->send_max);
+                sent = (sent < (size_t) (b.fwd - b.pos))
+                       ? sent : (size_t) (b.fwd - b.pos);
+            }
+
+            bytes_put(&r->out, b.pos, sent);
+            b.pos += sent;
+            k += sent;
 
             iter_rc = ws_scan(&p, &b);
             relay_note_rc(&p, &b, r, iter_rc);
@@ -587,6 +615,10 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
     r->not_empty = (b.pos != b.fwd);
     r->boundary = ws_at_boundary(&p, &b);
     r->can_inject = ws_can_inject(&p, &b);
+    r->discard = (p.state == WS_ST_DISCARD);
+    r->final_error_code = p.error_code;
+    r->final_close_code = p.close_code;
+    r->final_error = p.error;
 
     free(mem);
 }
@@ -859,7 +891,10 @@ run_one(const expect_t *e, const bytes_t *in, relay_cfg_t *cfg,
     {
         ok = 0;
 
-    } else if (r.frames != e->nframes || r.forwarded != e->nframes) {
+    } else if (r.forwarded != e->nframes
+               || (e->rc == WS_SCAN_ERROR ? r.frames < e->nframes
+                                          : r.frames != e->nframes))
+    {
         snprintf(why, sizeof(why), "%llu frames counted, %llu forwarded, "
                  "want %lu", (unsigned long long) r.frames,
                  (unsigned long long) r.forwarded, (unsigned long) e->nframes);
@@ -950,13 +985,16 @@ check_stream(const expect_t *e, const bytes_t *in, int from_client)
             step = (t % 3 == 0) ? 5 : (t % 3 == 1) ? 64 : 3000;
             cfg.rand_max = step;
             cfg.rand_seed = unit_rand();
-            snprintf(how, sizeof(how), "random pieces <= %lu seed %llx",
-                     (unsigned long) step,
-                     (unsigned long long) cfg.rand_seed);
+            cfg.send_max = (t & 1) ? 1 + t * 40 : 0;
+            snprintf(how, sizeof(how), "random pieces <= %lu seed %llx, "
+                     "sends <= %lu", (unsigned long) step,
+                     (unsigned long long) cfg.rand_seed,
+                     (unsigned long) cfg.send_max);
             ok = run_one(e, in, &cfg, how);
         }
 
         cfg.rand_max = 0;
+        cfg.send_max = 0;
 
         CHECKF(ok, "%s: %s, buffer %lu", e->name,
                from_client ? "client" : "server",
@@ -1774,7 +1812,7 @@ case_bad_late_in_big_text(bytes_t *s, expect_t *e, int client)
 }
 
 
-/* ---------------------------------------------------------- stop and drop */
+/* ---------------------------------------------------------- after an error */
 
 
 static void
@@ -1786,6 +1824,182 @@ relay_cfg_init(relay_cfg_t *cfg, int client, size_t bufsize)
     cfg->bufsize = bufsize;
     cfg->boundary_check = 1;
 }
+
+
+
+/*
+ * After a first violation nothing more is forwarded, but parsing goes on:
+ * the offending frame is skipped by its length, later frames are checked
+ * without message sequencing, limits or text validation, a close reply is
+ * reported as WS_SCAN_CLOSE and a second violation ends parsing.
+ */
+
+typedef struct {
+    const char  *name;
+    int          bad;          /* which violation */
+    int          then;         /* 0 close, 1 second violation, 2 nothing */
+} after_case_t;
+
+
+static size_t
+put_violation(bytes_t *s, int which)
+{
+    unsigned char  pl[600];
+
+    switch (which) {
+
+    case 0:
+        /* RSV at the first byte; the payload looks like bad frames */
+        memset(pl, 0xff, 300);
+        put_frame_ex(s, 0xc2, -1, pl, 300, 0, NULL);
+        return 1;
+
+    case 1:
+        /* invalid UTF-8 early in a text frame; the rest looks like frames */
+        memset(pl, 0xf0, 500);
+        memcpy(pl, "ab\xc0", 3);
+        put_frame(s, 1, WS_OP_TEXT, pl, 500);
+        return 1;
+
+    case 2:
+        /* a close frame with an invalid code: found at the frame's end */
+        put_close(s, 1005, "");
+        return 1;
+
+    case 3:
+        /* too big for max_frame (500) */
+        memset(pl, 0x88, 600);
+        put_frame(s, 1, WS_OP_BINARY, pl, 600);
+        return 1;
+
+    case 4:
+        /* a non-minimal length */
+        memset(pl, 0x8a, 100);
+        put_frame_ex(s, 0x82, -1, pl, 100, 2, NULL);
+        return 1;
+
+    default:
+        /* unexpected continuation */
+        put_str(s, 1, WS_OP_CONT, "\x88\x00");
+        return 1;
+    }
+}
+
+
+static void
+test_after_error(void)
+{
+    int          client, bad, then, ok;
+    char         how[80];
+    size_t       nprefix, nafter, bs, t;
+    bytes_t      s;
+    relay_cfg_t  cfg;
+    relay_res_t  r;
+    unsigned     fails;
+    static const size_t  steps[] = { 0, 1, 3, 64 };
+
+    unit_ctx = "after an error";
+
+    for (client = 0; client < 2; client++) {
+        build_client = client;
+
+        for (bad = 0; bad < 6; bad++) {
+            for (then = 0; then < 3; then++) {
+                memset(&s, 0, sizeof(s));
+
+                nprefix = put_prefix(&s, 1);
+                put_violation(&s, bad);
+
+                /* frames that are fine after a violation */
+                put_str(&s, 1, WS_OP_CONT, "no sequencing");
+                put_str(&s, 0, WS_OP_TEXT, "\xff not checked");
+                put_str(&s, 1, WS_OP_BINARY, "x");
+                put_frame(&s, 1, WS_OP_BINARY, big, 700);
+                put_str(&s, 1, WS_OP_PING, "");
+                nafter = 5;
+
+                if (then == 0) {
+                    put_close(&s, 1001, "bye");
+                    nafter++;
+
+                } else if (then == 1) {
+                    put_frame_ex(&s, 0x89, !client, "", 0, 0, NULL);
+                }
+
+                /* after the end: never seen */
+                if (then != 2) {
+                    put_close(&s, 1000, "");
+                }
+
+                fails = 0;
+
+                for (bs = 0; bs < NBUF_SIZES; bs++) {
+                    for (t = 0; t < sizeof(steps) / sizeof(steps[0]); t++) {
+                        relay_cfg_init(&cfg, client, buf_sizes[bs]);
+                        cfg.max_frame = 500;
+                        cfg.step = steps[t];
+                        relay_run(&cfg, s.data, s.len, &r);
+
+                        ok = !r.stuck && !r.broken
+                             && r.rc == WS_SCAN_ERROR
+                             && r.out.len == r.out_at_rc
+                             && r.forwarded == nprefix
+                             && r.frames == nprefix + 1 + nafter
+                             && r.can_inject && r.boundary;
+
+                        if (then == 0) {
+                            ok = ok && r.nrc == 2
+                                 && r.last_rc == WS_SCAN_CLOSE
+                                 && r.final_close_code == 1001 && r.discard;
+
+                        } else if (then == 1) {
+                            ok = ok && r.nrc == 2
+                                 && r.last_rc == WS_SCAN_ERROR
+                                 && r.final_error_code == 1002
+                                 && unit_streq(r.final_error, client
+                                               ? "unmasked frame"
+                                               : "masked frame")
+                                 && r.final_close_code == 0 && r.discard;
+
+                        } else {
+                            ok = ok && r.nrc == 1 && !r.discard;
+                        }
+
+                        if (!ok && fails++ == 0) {
+                            snprintf(how, sizeof(how), "buffer %lu, pieces "
+                                     "of %lu", (unsigned long) buf_sizes[bs],
+                                     (unsigned long) steps[t]);
+                            fprintf(stderr, "  violation %d then %d (%s, "
+                                    "%s): results %u, last %d, frames %llu "
+                                    "of %lu, forwarded %llu, close %u, "
+                                    "error \"%s\", discard %d %s\n", bad,
+                                    then, client ? "client" : "server", how,
+                                    r.nrc, r.last_rc,
+                                    (unsigned long long) r.frames,
+                                    (unsigned long) (nprefix + 1 + nafter),
+                                    (unsigned long long) r.forwarded,
+                                    r.final_close_code,
+                                    unit_str(r.final_error), r.discard,
+                                    r.why);
+                        }
+
+                        bytes_free(&r.out);
+                    }
+                }
+
+                CHECKF(fails == 0, "%s: violation %d, then %d",
+                       client ? "client" : "server", bad, then);
+
+                bytes_free(&s);
+            }
+        }
+    }
+
+    unit_ctx = "";
+}
+
+
+/* ---------------------------------------------------------- stop and drop */
 
 
 static void
@@ -2143,7 +2357,10 @@ test_direct(void)
     CHECK(b.fwd == b.last);
     CHECK_EQ(p.frames, 2);
 
-    /* an error: last is pulled back, further input is discarded */
+    /*
+     * an error: nothing more is forwarded, but the stream is still parsed
+     * (the offending frame skipped) so that a close reply can be seen
+     */
     s.len = 0;
     put_str(&s, 1, WS_OP_TEXT, "ok");
     n = s.len;
@@ -2156,16 +2373,29 @@ test_direct(void)
     CHECK_EQ(rc, WS_SCAN_ERROR);
     CHECK_STR(p.error, "masked frame");
     CHECK_EQ(p.error_code, 1002);
-    CHECK(b.fwd == b.start + n && b.last == b.fwd);
+    CHECK(b.fwd == b.start + n);
     CHECK_EQ(p.frames, 3);
+    CHECK_EQ(p.forwarded, 3);
 
-    buf_recv(&b, s.data, s.len);
     rc = ws_scan(&p, &b);
-    CHECK(rc != WS_SCAN_CLOSE);
-    CHECK(b.fwd == b.start + n && b.last == b.fwd);
+    CHECK_EQ(rc, WS_SCAN_OK);
+    CHECK(b.fwd == b.start + n);
     b.pos = b.fwd;
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
     CHECK(ws_buf_empty(&b));
     CHECK(ws_at_boundary(&p, &b));
+    CHECK(ws_can_inject(&p, &b));
+    CHECK_EQ(p.forwarded, 3);
+
+    ws_buf_reset(&b);
+    s.len = 0;
+    put_close(&s, 1002, "");
+    buf_recv(&b, s.data, s.len);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_CLOSE);
+    CHECK_EQ(p.close_code, 1002);
+    CHECK(b.pos == b.fwd && b.last == b.fwd);
+    CHECK_EQ(p.forwarded, 3);
+    CHECK_EQ(p.state, WS_ST_DISCARD);
 
     /* close: close_code, discard after it */
     ws_parser_init(&p, 0, 1, 0, 0);
@@ -2317,6 +2547,7 @@ test_random_streams(void)
         relay_cfg_init(&cfg, client, bufsize);
         cfg.rand_max = 1 + unit_rand_range(3000);
         cfg.rand_seed = unit_rand();
+        cfg.send_max = (round & 2) ? 1 + unit_rand_range(500) : 0;
         relay_run(&cfg, s.data, s.len, &r);
 
         memset(&e, 0, sizeof(e));
@@ -2385,6 +2616,7 @@ main(void)
     late_at = 300;
     run_case(case_bad_late_in_big_text);
 
+    test_after_error();
     test_stop();
     test_drop();
     test_random_streams();
