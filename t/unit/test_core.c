@@ -717,6 +717,7 @@ test_base64(void)
         "Zg==Zg==", "Zm9v=", "Zm9v====", "Zm8==",
         "Zm9v!A==", "Zm 9", "Zm9v\n", "Zm-_",      /* bad characters */
         "Zm9\x80", "Zm\x00v", "Zm9v Zm9v", "*m9v", "Zm9v.m9v", " Zm9v",
+        "Zh==", "Zm9=",                            /* bits after the end */
     };
 
     unit_ctx = "base64";
@@ -797,6 +798,7 @@ test_key(void)
         "not a key at all",
         "========================",
         "dGhlIHNhbXBsZSBub25jZQ-_",
+        "dGhlIHNhbXBsZSBub25jZR==",      /* not canonical */
     };
 
     unit_ctx = "key";
