@@ -1478,17 +1478,29 @@ def main():
         'loadavg_start': load0,
     }
 
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, 'latest.json'), 'w') as f:
+    # only a complete run replaces the published results
+    complete = (not QUICK and not CFG['skip'] and targets == TARGETS
+                and CFG['big_target'] == 'ngx_ws')
+    publish = os.environ.get('BENCH_PUBLISH', '1' if complete else '0')
+    publish = publish not in ('', '0')
+    outdir, stem = (RESULTS, 'latest') if publish else (RAW, 'partial')
+    os.makedirs(outdir, exist_ok=True)
+    json_path = os.path.join(outdir, stem + '.json')
+    svg_path = os.path.join(outdir, stem + '.svg')
+    with open(json_path, 'w') as f:
         json.dump(data, f, indent=1, sort_keys=True)
     chart_targets = [t for t in targets if t not in skipped]
-    with open(os.path.join(RESULTS, 'latest.svg'), 'w') as f:
+    with open(svg_path, 'w') as f:
         f.write(svg_chart(summary, chart_targets,
                           'WebSocket proxies: ratio to stock nginx (%s)'
                           % data['date']))
 
     md = report_markdown(data, table, verdicts, instr, profile, big)
-    update_readme(md)
+    if publish:
+        update_readme(md)
+    else:
+        with open(os.path.join(RAW, 'partial.md'), 'w') as f:
+            f.write('\n'.join(md) + '\n')
 
     print()
     print('\n'.join(table))
@@ -1507,9 +1519,11 @@ def main():
             LABELS[kind], i.get('instructions_per_msg', i.get('note'))))
     for n in notes:
         print('note: ' + n)
-    print('results: %s, %s; README.md updated (%d s)' % (
-        os.path.join(RESULTS, 'latest.json'),
-        os.path.join(RESULTS, 'latest.svg'), data['elapsed_s']))
+    print('results: %s, %s%s (%d s)' % (
+        json_path, svg_path,
+        '; README.md updated' if publish
+        else ' (not a complete run: README.md and results/latest.* kept)',
+        data['elapsed_s']))
     return 0
 
 
