@@ -166,6 +166,7 @@ sub max_rss_while_idle {
 
 # the same with text frames larger than the buffer (re-fragmented)
 {
+    $t->mark;
     my $base = WsTest::rss_kb($worker);
     my $c = $t->client_handshake(path => '/text/');
     my $r = parse_head(read_head($c, 5));
@@ -174,7 +175,7 @@ sub max_rss_while_idle {
     my $max = max_rss_while_idle(1);
     cmp_ok($max - $base, '<', 10 * 1024,
         "text flood: worker RSS grew by less than 10 MiB ($base kB -> $max kB)");
-    my ($bad, $msgs) = (0, 0);
+    my ($bad, $msgs, $frames, $bytes) = (0, 0, 0, 0);
     my $msg = '';
     my $first = 1;
     while ($msgs < $TEXT_FRAMES) {
@@ -184,6 +185,8 @@ sub max_rss_while_idle {
             $bad++;
             last;
         }
+        $frames++;
+        $bytes += length $f->{raw};
         if ($f->{opcode} != ($first ? OP_TEXT : OP_CONT) || $f->{masked}) {
             diag("message $msgs: opcode $f->{opcode}") if $bad < 3;
             $bad++;
@@ -198,11 +201,18 @@ sub max_rss_while_idle {
     }
     is($msgs, $TEXT_FRAMES, 'text flood: all messages arrived');
     is($bad, 0, 'text flood: all messages intact');
+    note("text flood: $frames frames for $msgs messages");
+    cmp_ok($frames, '>', $TEXT_FRAMES, 'text flood: messages re-fragmented');
     frame_ok(read_frame($c, 10), sframe(OP_CLOSE, close_payload(1000)),
         'text flood: then the close');
     send_all($c, cframe(OP_CLOSE, close_payload(1000)));
     expect_eof($c, 'text flood: connection closed', 10);
     close $c;
+    my $e = $t->access_entry('/text/');
+    is($e && $e->{frames_out}, $frames + 1,
+        'text flood: $ws_frames_out counts the frames sent to the client');
+    is($e && $e->{bytes_out}, $bytes + 4,
+        'text flood: $ws_bytes_out counts the bytes sent to the client');
 }
 
 # a client floods a backend that does not read
