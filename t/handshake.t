@@ -143,6 +143,7 @@ for my $case (
     [ 'Upgrade: WebSocket', upgrade => 'WebSocket' ],
     [ 'Upgrade: foo/1, websocket', upgrade => 'foo/1, websocket' ],
     [ 'lower-case names', request => undef ],
+    [ 'Content-Length: 0', headers => ['Content-Length: 0'] ],
 )
 {
     my ($name, %o) = @$case;

@@ -302,6 +302,20 @@ sub accept_101 {
         'too big header logged');
 }
 
+# a 101 with body framing headers: what follows is frames all the same
+for my $h ('Content-Length: 5', 'Transfer-Encoding: chunked') {
+    my $fr = sframe(OP_TEXT, 'frame after a 101 with ' . $h);
+    my ($r, $req, $c, $b) = answer(sub { accept_101($_[0], $h) });
+    is($r && $r->{status}, 101, "101 with $h: upgraded");
+    is($r && hdr($r, 'content-length'), undef,
+        "101 with $h: no Content-Length to the client");
+    is($r && hdr($r, 'transfer-encoding'), undef,
+        "101 with $h: no Transfer-Encoding to the client");
+    send_all($b, $fr);
+    frame_ok(read_frame($c), $fr, "101 with $h: frames pass unchanged");
+    close_pair({ client => $c, backend => $b });
+}
+
 my @bad = (
     [ 'wrong accept', 'ws: upstream sent invalid "Sec-WebSocket-Accept" header',
       sub { "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"

@@ -49,6 +49,9 @@ HTTP
         location /up/ {
             ws_pass http://u;
         }
+        location /dyn/ {
+            ws_pass http://\$arg_b;
+        }
         location /varuri/ {
             set \$backend_name u;
             ws_pass http://\$backend_name/fixed/path;
@@ -88,6 +91,20 @@ uri_ok('/exact?a=1', '/other?a=1');
 uri_ok('/noslash/abc', '/z/abc');
 uri_ok('/up/room/1?token=x', '/up/room/1?token=x');
 uri_ok('/varuri/anything?q=1', '/fixed/path');
+uri_ok('/dyn/x?b=u', '/dyn/x?b=u');
+uri_ok("/dyn/y?b=127.0.0.1:$bp", "/dyn/y?b=127.0.0.1:$bp");
+
+# a name that is no upstream{} group needs a resolver
+{
+    $t->mark;
+    my $c = $t->client_handshake(path => '/dyn/z?b=nowhere.invalid');
+    my $r = read_response($c, 10);
+    is($r && $r->{status}, 502, 'unknown host without a resolver: 502');
+    $t->log_ok('error', qr/no resolver defined to resolve nowhere\.invalid/,
+        'unknown host without a resolver: logged');
+    ok(!accept_conn($l, 0.3), 'unknown host: nothing reached the backend');
+    close $c;
+}
 
 $t->stop;
 done_testing;
