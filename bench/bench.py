@@ -364,6 +364,33 @@ def ngx_ws_paths():
 
 
 NGX_WS_SO, NGX_WS_NGINX = ngx_ws_paths()
+NGX_WS_SO_BUILT = NGX_WS_SO
+
+
+def snapshot_module():
+    """Copies the module (and an nginx binary built in the tree) under
+    build/run/, so that a rebuild during the run changes nothing."""
+    global NGX_WS_SO, NGX_WS_NGINX, STOCK_NGINX
+    if NGX_WS_SO is None:
+        return
+    os.makedirs(RUN, exist_ok=True)
+    so = os.path.join(RUN, 'ngx_http_ws_module.so')
+    shutil.copy2(NGX_WS_SO, so)
+    NGX_WS_SO = so
+    if NGX_WS_NGINX.startswith(os.path.join(ROOT, 'build') + os.sep):
+        binary = os.path.join(RUN, 'nginx')
+        shutil.copy2(NGX_WS_NGINX, binary)
+        if STOCK_NGINX == NGX_WS_NGINX:
+            STOCK_NGINX = binary
+        NGX_WS_NGINX = binary
+
+
+def module_revision():
+    """The commit the module was built from, as far as git tells."""
+    rev = cmd_out(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'])
+    dirty = cmd_out(['git', '-C', ROOT, 'status', '--porcelain', '--',
+                     'ngx_ws_module', 'config'])
+    return rev + (' with uncommitted changes' if dirty else '')
 STOCK_NGINX = NGX_WS_NGINX or shutil.which('nginx') or '/usr/sbin/nginx'
 DEBIAN_NGINX = '/usr/sbin/nginx'
 LUA_MODULES = ['/usr/lib/nginx/modules/ndk_http_module.so',
@@ -1218,6 +1245,10 @@ def report_markdown(data, table, verdicts, instr, profile, big):
         data['date'], ' (quick mode)' if c['quick'] else '', m['cpu'],
         m['cores'], m['os'], m['kernel']))
     lines.append('')
+    if v.get('ngx_ws_revision'):
+        lines.append('ngx_ws: `%s` built from %s.' % (
+            os.path.relpath(v['ngx_ws_module'], ROOT), v['ngx_ws_revision']))
+        lines.append('')
     lines.append('Versions: stock nginx and ngx_ws run `%s` (nginx %s); '
                  'the Lua relay runs Debian\'s nginx %s with '
                  'libnginx-mod-http-lua %s and lua-nginx-websocket %s; '
@@ -1330,6 +1361,8 @@ def main():
     os.makedirs(RAW, exist_ok=True)
     os.makedirs(RUN, exist_ok=True)
     t_start = time.time()
+    snapshot_module()
+    revision = module_revision() if NGX_WS_SO else None
 
     targets = CFG['targets']
     notes = []
@@ -1457,7 +1490,8 @@ def main():
         'node': cmd_out(['node', '--version']),
         'ws': json.load(open('/usr/share/nodejs/ws/package.json'))['version']
         if os.path.exists('/usr/share/nodejs/ws/package.json') else 'unknown',
-        'ngx_ws_module': NGX_WS_SO,
+        'ngx_ws_module': NGX_WS_SO_BUILT,
+        'ngx_ws_revision': revision,
     }
 
     table = build_table(summary, targets)
