@@ -374,6 +374,7 @@ typedef struct {
     const char    *final_error;
     int            discard;    /* parsing ended */
     uint64_t       total;      /* frames counted by the parser */
+    size_t         bad_end;    /* end of the offending frame in the stream */
 } ref_t;
 
 
@@ -646,12 +647,13 @@ reference(const settings_t *st, const unsigned char *s, size_t n, ref_t *r)
 
 
 /*
- * After a first violation the parser goes on: the offending frame is
- * skipped by the length its header gives, later frames are checked
- * (structure, masking, control frames, lengths, close frames) but not for
- * message sequencing, limits or UTF-8 of text; a close frame ends parsing
- * with WS_SCAN_CLOSE, a second violation with WS_SCAN_ERROR.  Every frame
- * that is complete, the skipped one too, is counted.
+ * After a first violation, if the whole offending frame had arrived, the
+ * parser goes on: the offending frame is skipped by the length its header
+ * gives (and not counted), later frames are checked (structure, masking,
+ * control frames, lengths, close frames) but not for message sequencing,
+ * limits or UTF-8 of text, and counted; a close frame ends parsing with
+ * WS_SCAN_CLOSE, a second violation with WS_SCAN_ERROR.  What is computed
+ * here assumes the offending frame had arrived; bad_end says where it ends.
  */
 
 static void
@@ -680,6 +682,7 @@ reference_after(const settings_t *st, const unsigned char *s, size_t n,
     r->final_error = r->error;
     r->total = r->nvalid;
     r->discard = (r->rc == WS_SCAN_CLOSE);
+    r->bad_end = (size_t) -1;
 
     if (r->rc != WS_SCAN_ERROR) {
         return;
@@ -774,6 +777,12 @@ reference_after(const settings_t *st, const unsigned char *s, size_t n,
 
         if (have < h || (uint64_t) (have - h) < len) {
             return;
+        }
+
+        if (skip) {
+            r->bad_end = off + h + (size_t) len;
+            off += h + (size_t) len;
+            continue;
         }
 
         if (!skip && op == WS_OP_CLOSE) {
@@ -1177,6 +1186,7 @@ typedef struct {
 
     int            last_rc;
     unsigned       nrc;
+    size_t         in_at_rc;    /* input read at the first verdict */
     int            discard;
     unsigned       final_error_code;
     unsigned       final_close_code;
@@ -1198,7 +1208,7 @@ invariants(ws_buf_t *b, unsigned char *mem)
 
 
 static void
-note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc)
+note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc, size_t in_read)
 {
     CHECK(rc == WS_SCAN_OK || rc == WS_SCAN_CLOSE || rc == WS_SCAN_ERROR);
 
@@ -1218,6 +1228,7 @@ note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc)
     }
 
     run->rc = rc;
+    run->in_at_rc = in_read;
     run->code = (rc == WS_SCAN_CLOSE) ? p->close_code : p->error_code;
     run->error = p->error;
     run->out_at_rc = run->out_len + (size_t) (b->fwd - b->pos);
@@ -1314,7 +1325,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 
         rc = ws_scan(&p, &b);
         invariants(&b, mem);
-        note(&p, &b, run, rc);
+        note(&p, &b, run, rc, i);
 
         if (b.pos < b.fwd) {
             sent = (size_t) (b.fwd - b.pos);
@@ -1333,7 +1344,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 
             rc = ws_scan(&p, &b);
             invariants(&b, mem);
-            note(&p, &b, run, rc);
+            note(&p, &b, run, rc, i);
         }
 
         /* where ws_at_boundary() says so, the output is whole frames */
@@ -1488,23 +1499,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(run.error != NULL && strcmp(run.error, r.error) == 0);
     }
 
-    /*
-     * every frame is counted, dropped or not; after a violation, whether
-     * the skipped offending frame counts is left open
-     */
-    if (r.rc == WS_SCAN_ERROR) {
-        CHECK(run.frames + 1 >= r.total && run.frames <= r.total);
+    if (r.rc == WS_SCAN_ERROR && run.in_at_rc < r.bad_end) {
 
-    } else {
-        CHECK(run.frames == r.total);
+        /* the offending frame had not all arrived: parsing ended */
+
+        r.final_rc = r.rc;
+        r.final_code = r.code;
+        r.final_error = r.error;
+        r.total = r.nvalid;
+        r.discard = 1;
     }
+
+    /* every valid frame is counted, dropped or not */
+    CHECK(run.frames == r.total);
     CHECK(run.forwarded <= r.nvalid);
 
     /* what parsing on after a violation saw */
     CHECK(run.last_rc == r.final_rc);
     CHECK(run.nrc == (unsigned) (r.rc == WS_SCAN_OK ? 0
                                  : (r.final_rc == r.rc && !r.discard) ? 1
-                                 : (r.rc == WS_SCAN_CLOSE) ? 1 : 2));
+                                 : (r.rc == WS_SCAN_CLOSE) ? 1
+                                 : (r.discard && run.in_at_rc < r.bad_end)
+                                   ? 1 : 2));
     CHECK(run.discard == r.discard);
 
     if (r.final_rc == WS_SCAN_CLOSE) {

@@ -347,6 +347,7 @@ typedef struct {
     uint64_t       frames;
     uint64_t       forwarded;
     size_t         out_at_rc;     /* output + cleared bytes at rc */
+    size_t         in_at_rc;      /* input read at rc */
     size_t         fed;
     int            stuck;
     int            broken;        /* an invariant failed */
@@ -438,6 +439,7 @@ relay_note_rc(ws_parser_t *p, ws_buf_t *b, relay_res_t *r, int rc)
     }
 
     r->rc = rc;
+    r->in_at_rc = r->fed;
     r->error_code = p->error_code;
     r->close_code = p->close_code;
     r->error = p->error;
@@ -520,6 +522,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
             memcpy(b.last, in + i, k);
             b.last += k;
             i += k;
+            r->fed = i;
         }
 
         rc = ws_scan(&p, &b);
@@ -1828,10 +1831,11 @@ relay_cfg_init(relay_cfg_t *cfg, int client, size_t bufsize)
 
 
 /*
- * After a first violation nothing more is forwarded, but parsing goes on:
- * the offending frame is skipped by its length, later frames are checked
- * without message sequencing, limits or text validation, a close reply is
- * reported as WS_SCAN_CLOSE and a second violation ends parsing.
+ * After a first violation nothing more is forwarded.  If the whole
+ * offending frame had arrived, parsing goes on: the offending frame is
+ * skipped, later frames are checked without message sequencing, limits or
+ * text validation, a close reply is reported as WS_SCAN_CLOSE and a second
+ * violation ends parsing.  Otherwise parsing ends at once.
  */
 
 typedef struct {
@@ -1889,9 +1893,9 @@ put_violation(bytes_t *s, int which)
 static void
 test_after_error(void)
 {
-    int          client, bad, then, ok;
+    int          client, bad, then, ok, whole;
     char         how[80];
-    size_t       nprefix, nafter, bs, t;
+    size_t       nprefix, nafter, bs, t, bad_end;
     bytes_t      s;
     relay_cfg_t  cfg;
     relay_res_t  r;
@@ -1909,6 +1913,7 @@ test_after_error(void)
 
                 nprefix = put_prefix(&s, 1);
                 put_violation(&s, bad);
+                bad_end = s.len;
 
                 /* frames that are fine after a violation */
                 put_str(&s, 1, WS_OP_CONT, "no sequencing");
@@ -1940,14 +1945,20 @@ test_after_error(void)
                         cfg.step = steps[t];
                         relay_run(&cfg, s.data, s.len, &r);
 
+                        /* had the offending frame all arrived */
+                        whole = r.in_at_rc >= bad_end;
+
                         ok = !r.stuck && !r.broken
                              && r.rc == WS_SCAN_ERROR
                              && r.out.len == r.out_at_rc
                              && r.forwarded == nprefix
-                             && r.frames == nprefix + 1 + nafter
+                             && r.frames == nprefix + (whole ? nafter : 0)
                              && r.can_inject && r.boundary;
 
-                        if (then == 0) {
+                        if (!whole) {
+                            ok = ok && r.nrc == 1 && r.discard;
+
+                        } else if (then == 0) {
                             ok = ok && r.nrc == 2
                                  && r.last_rc == WS_SCAN_CLOSE
                                  && r.final_close_code == 1001 && r.discard;
@@ -1976,7 +1987,7 @@ test_after_error(void)
                                     then, client ? "client" : "server", how,
                                     r.nrc, r.last_rc,
                                     (unsigned long long) r.frames,
-                                    (unsigned long) (nprefix + 1 + nafter),
+                                    (unsigned long) (nprefix + nafter),
                                     (unsigned long long) r.forwarded,
                                     r.final_close_code,
                                     unit_str(r.final_error), r.discard,
