@@ -88,6 +88,7 @@ typedef struct {
     unsigned                     close_recv:1;  /* nothing more to read */
     unsigned                     close_queued:1;
     unsigned                     close_sent:1;  /* a close was written */
+    unsigned                     offended:1;    /* sent an invalid frame */
 } ngx_http_ws_side_t;
 
 

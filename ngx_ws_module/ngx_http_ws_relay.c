@@ -567,9 +567,21 @@ ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i, ngx_int_t rc)
         return;
     }
 
-    if (ctx->side[src_side].close_recv) {
-        /* garbage after a close, or while closing: nothing to answer */
+    if (ctx->side[src_side].offended || ctx->side[src_side].close_recv) {
+
+        if (d->parser.state == WS_ST_DISCARD) {
+            /* a second violation: its close reply cannot be seen */
+            ctx->side[src_side].close_recv = 1;
+        }
+
         return;
+    }
+
+    ctx->side[src_side].offended = 1;
+
+    if (d->parser.state == WS_ST_DISCARD) {
+        /* the stream cannot be followed further: no reply is awaited */
+        ctx->side[src_side].close_recv = 1;
     }
 
     level = (src_side == NGX_HTTP_WS_CLIENT) ? NGX_LOG_INFO : NGX_LOG_ERR;
@@ -579,7 +591,7 @@ ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i, ngx_int_t rc)
                   ngx_http_ws_side_name[src_side], d->parser.error,
                   (ngx_uint_t) d->parser.error_code);
 
-    ctx->side[src_side].close_recv = 1;
+    /* the offender's close reply is still awaited */
 
     ngx_http_ws_closing(ctx, NGX_HTTP_WS_BY_PROXY, d->parser.error_code);
 
@@ -740,6 +752,11 @@ ngx_http_ws_done(ngx_http_ws_ctx_t *ctx)
 
     for (i = 0; i < 2; i++) {
         s = &ctx->side[i];
+
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                       "ws %s: dead:%d recv:%d queued:%d sent:%d",
+                       ngx_http_ws_side_name[i], s->dead, s->close_recv,
+                       s->close_queued, s->close_sent);
 
         if (!s->dead && !(s->close_recv && s->close_sent)) {
             return 0;

@@ -138,6 +138,8 @@ typedef struct {
     unsigned         split:1;         /* being sent as fragments */
     unsigned         chunks:1;        /* at least one fragment was sent */
     unsigned         mid_frame:1;     /* output ends inside a frame */
+    unsigned         failed:1;        /* a violation was seen */
+    unsigned         lax:1;           /* header parsed without checks */
 
     unsigned         hdr_have;
     unsigned         hdr_len;
@@ -173,8 +175,13 @@ void ws_buf_reset(ws_buf_t *b);
 /*
  * Parses [b->scan, b->last), validating every frame, and moves b->fwd to
  * the end of what may be sent.  Call it again after bytes were received or
- * sent (b->pos moved).  After WS_SCAN_CLOSE or WS_SCAN_ERROR the parser
- * discards all further input (b->last is pulled back to b->fwd).
+ * sent (b->pos moved).  After WS_SCAN_CLOSE the parser discards all further
+ * input (b->last is pulled back to b->fwd).  After WS_SCAN_ERROR nothing
+ * more is forwarded.  If the whole offending frame had arrived and it was
+ * the first violation, parsing goes on after it (later frames are
+ * validated and dropped) so that the offender's close reply is seen as
+ * WS_SCAN_CLOSE; otherwise all further input is discarded (p->state is
+ * WS_ST_DISCARD).
  */
 int ws_scan(ws_parser_t *p, ws_buf_t *b);
 

@@ -222,15 +222,13 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
                 b->hold = b->scan;
             }
 
-            while (b->scan < b->last) {
+            while (b->scan < b->last
+                   && (p->hdr_len == 0 || p->hdr_have < p->hdr_len))
+            {
                 rc = ws_header_byte(p, *b->scan++);
 
                 if (rc == WS_SCAN_ERROR) {
                     return ws_fail(p, b, p->error_code, p->error);
-                }
-
-                if (p->hdr_have == p->hdr_len) {
-                    break;
                 }
             }
 
@@ -246,7 +244,7 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
             p->split = 0;
             p->chunks = 0;
 
-            if (!ws_is_control(p->opcode)) {
+            if (!ws_is_control(p->opcode) && !p->failed) {
                 if (p->opcode != WS_OP_CONT) {
                     p->msg_opcode = p->opcode;
                     p->msg_len = 0;
@@ -366,12 +364,69 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
 static int
 ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
 {
+    uint64_t  rest;
+
     p->error_code = code;
     p->error = error;
+
+    /*
+     * Nothing of the offending frame, nor after it, is forwarded.  If the
+     * whole offending frame has arrived and it is the first violation, the
+     * stream is resynchronised after it: later frames are parsed and
+     * dropped, so that the offender's close reply can still be seen.
+     * Otherwise all further input is discarded.
+     */
+
+    if (p->failed) {
+        goto discard;
+    }
+
+    if (p->state == WS_ST_HEADER) {
+
+        /* the rest of the header, structure only */
+
+        p->lax = 1;
+
+        while (b->scan < b->last
+               && (p->hdr_len == 0 || p->hdr_have < p->hdr_len))
+        {
+            (void) ws_header_byte(p, *b->scan++);
+        }
+
+        p->lax = 0;
+
+        if (p->hdr_len == 0 || p->hdr_have < p->hdr_len) {
+            goto discard;
+        }
+
+        p->done = 0;
+    }
+
+    rest = p->len - p->done;
+
+    if ((uint64_t) (b->last - b->scan) < rest) {
+        goto discard;
+    }
+
+    b->scan += rest;
+
+    p->failed = 1;
+    p->drop = 1;
+    p->stop = 0;
+    p->mid_frame = 0;
+    p->held = 0;
+    p->split = 0;
+    p->msg_opcode = 0;
+    p->state = WS_ST_HEADER;
+    p->hdr_have = 0;
+    p->hdr_len = 0;
+    b->hold = b->scan;
+
+    return WS_SCAN_ERROR;
+
+discard:
+
     p->state = WS_ST_DISCARD;
-
-    /* nothing of the offending frame, nor after it, is forwarded */
-
     b->last = b->fwd;
     b->scan = b->fwd;
     b->hold = b->fwd;
@@ -381,147 +436,156 @@ ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
 
 
 static int
+ws_header_error(ws_parser_t *p, unsigned code, const char *error)
+{
+    p->error_code = code;
+    p->error = error;
+
+    return WS_SCAN_ERROR;
+}
+
+
+static int
 ws_header_byte(ws_parser_t *p, unsigned c)
 {
-    unsigned  n, op, i;
+    unsigned  n, i, len7, op, length_done;
     uint64_t  len;
 
     n = p->hdr_have++;
     p->hdr[n] = (unsigned char) c;
+    length_done = 0;
+
+    /* the structure: opcode, mask bit, length, mask key */
 
     if (n == 0) {
+        p->fin = (c >> 7) & 1;
+        p->opcode = c & 0x0f;
         p->hdr_len = 0;
+        p->len = 0;
 
-        if (c & 0x70) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "reserved bits set";
-            return WS_SCAN_ERROR;
+    } else if (n == 1) {
+        p->masked = (c >> 7) & 1;
+        len7 = c & 0x7f;
+
+        p->hdr_len = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0)
+                     + (p->masked ? 4 : 0);
+
+        if (len7 < 126) {
+            p->len = len7;
+            length_done = 1;
         }
 
-        op = c & 0x0f;
-        p->fin = (c >> 7) & 1;
-        p->opcode = op;
+    } else {
+        len7 = p->hdr[1] & 0x7f;
+
+        if (len7 == 126 && n == 3) {
+            p->len = (uint64_t) p->hdr[2] << 8 | p->hdr[3];
+            length_done = 1;
+
+        } else if (len7 == 127 && n == 9) {
+            len = 0;
+
+            for (i = 2; i < 10; i++) {
+                len = len << 8 | p->hdr[i];
+            }
+
+            p->len = len;
+            length_done = 1;
+
+        } else if (p->masked && n >= p->hdr_len - 4) {
+            p->mask[n - (p->hdr_len - 4)] = (unsigned char) c;
+        }
+    }
+
+    if (p->lax) {
+        return WS_SCAN_OK;
+    }
+
+    /* the checks, each at the byte that decides it */
+
+    if (n == 0) {
+        op = p->opcode;
+
+        if (c & 0x70) {
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "reserved bits set");
+        }
 
         if ((op > WS_OP_BINARY && op < WS_OP_CLOSE) || op > WS_OP_PONG) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "unknown opcode";
-            return WS_SCAN_ERROR;
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "unknown opcode");
         }
 
         if (ws_is_control(op)) {
             if (!p->fin) {
-                p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-                p->error = "fragmented control frame";
-                return WS_SCAN_ERROR;
+                return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                       "fragmented control frame");
             }
+
+        } else if (p->failed) {
+            /* in-flight frames of the offender: no sequencing */
 
         } else if (op == WS_OP_CONT) {
             if (p->msg_opcode == 0) {
-                p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-                p->error = "unexpected continuation frame";
-                return WS_SCAN_ERROR;
+                return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                       "unexpected continuation frame");
             }
 
         } else if (p->msg_opcode != 0) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "data frame inside fragmented message";
-            return WS_SCAN_ERROR;
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "data frame inside fragmented message");
         }
 
         return WS_SCAN_OK;
     }
 
     if (n == 1) {
-        p->masked = (c >> 7) & 1;
-
         if (p->from_client && !p->masked) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "unmasked frame";
-            return WS_SCAN_ERROR;
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "unmasked frame");
         }
 
         if (!p->from_client && p->masked) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "masked frame";
-            return WS_SCAN_ERROR;
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "masked frame");
         }
 
-        c &= 0x7f;
-
-        if (ws_is_control(p->opcode) && c > WS_MAX_CONTROL_PAYLOAD) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "control frame too long";
-            return WS_SCAN_ERROR;
+        if (ws_is_control(p->opcode) && (c & 0x7f) > WS_MAX_CONTROL_PAYLOAD) {
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "control frame too long");
         }
+    }
 
-        p->hdr_len = 2 + (c == 126 ? 2 : c == 127 ? 8 : 0)
-                     + (p->masked ? 4 : 0);
-        p->len = c;
-
-        if (c < 126) {
-            goto length_known;
-        }
-
+    if (!length_done) {
         return WS_SCAN_OK;
     }
 
-    if ((p->hdr[1] & 0x7f) == 126 && n == 3) {
-        len = (uint64_t) p->hdr[2] << 8 | p->hdr[3];
+    len7 = p->hdr[1] & 0x7f;
 
-        if (len < 126) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "non-minimal payload length";
-            return WS_SCAN_ERROR;
-        }
-
-        p->len = len;
-        goto length_known;
+    if (len7 == 127 && (p->hdr[2] & 0x80)) {
+        return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                               "invalid payload length");
     }
 
-    if ((p->hdr[1] & 0x7f) == 127 && n == 9) {
-        if (p->hdr[2] & 0x80) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "invalid payload length";
-            return WS_SCAN_ERROR;
-        }
-
-        len = 0;
-
-        for (i = 2; i < 10; i++) {
-            len = len << 8 | p->hdr[i];
-        }
-
-        if (len < 65536) {
-            p->error_code = WS_CLOSE_PROTOCOL_ERROR;
-            p->error = "non-minimal payload length";
-            return WS_SCAN_ERROR;
-        }
-
-        p->len = len;
-        goto length_known;
+    if ((len7 == 126 && p->len < 126) || (len7 == 127 && p->len < 65536)) {
+        return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                               "non-minimal payload length");
     }
 
-    if (p->masked && n >= p->hdr_len - 4) {
-        p->mask[n - (p->hdr_len - 4)] = (unsigned char) c;
+    if (p->failed) {
+        /* frames after a violation are only dropped */
+        return WS_SCAN_OK;
     }
-
-    return WS_SCAN_OK;
-
-length_known:
 
     if (p->max_frame && p->len > p->max_frame) {
-        p->error_code = WS_CLOSE_TOO_BIG;
-        p->error = "frame too big";
-        return WS_SCAN_ERROR;
+        return ws_header_error(p, WS_CLOSE_TOO_BIG, "frame too big");
     }
 
     if (!ws_is_control(p->opcode) && p->max_message) {
         len = (p->opcode == WS_OP_CONT) ? p->msg_len : 0;
 
         if (p->len > p->max_message || len > p->max_message - p->len) {
-            p->error_code = WS_CLOSE_TOO_BIG;
-            p->error = "message too big";
-            return WS_SCAN_ERROR;
+            return ws_header_error(p, WS_CLOSE_TOO_BIG, "message too big");
         }
     }
 
@@ -651,19 +715,32 @@ ws_make_room(ws_parser_t *p, ws_buf_t *b)
         return;
     }
 
-    if (p->state == WS_ST_PAYLOAD && p->held && !ws_is_control(p->opcode)
-        && p->done > p->chunk_off)
-    {
-        /* a text frame larger than the free space: send a fragment */
-        ws_emit_chunk(p, b, 0);
-        return;
+    if (p->state == WS_ST_PAYLOAD && p->held && !ws_is_control(p->opcode)) {
+
+        if (!p->split
+            && p->len <= (uint64_t) (b->end - b->start) - p->hdr_len)
+        {
+            /* the whole frame fits in the buffer: it goes out as it is */
+            goto compact;
+        }
+
+        if (p->done > p->chunk_off) {
+            /* a text frame larger than the buffer: send a fragment */
+            ws_emit_chunk(p, b, 0);
+            return;
+        }
     }
+
+compact:
 
     if (b->hold == b->start || b->hold == b->last) {
         return;
     }
 
-    /* a partial header or control frame: at most WS_MAX_CONTROL_FRAME */
+    /*
+     * A partial header, control frame, or text frame that fits: moved to
+     * the start of the buffer once everything before it has been sent.
+     */
 
     n = (size_t) (b->last - b->hold);
     memmove(b->start, b->hold, n);
