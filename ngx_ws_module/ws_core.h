@@ -159,7 +159,8 @@ typedef struct {
     unsigned         error_code;      /* close code to answer a violation */
     const char      *error;           /* what the violation was */
     uint64_t         frames;          /* valid frames received */
-    uint64_t         forwarded;       /* of them, frames forwarded */
+    uint64_t         forwarded;       /* frames forwarded, fragments made
+                                         by re-fragmentation included */
 } ws_parser_t;
 
 

@@ -727,6 +727,7 @@ ws_make_room(ws_parser_t *p, ws_buf_t *b)
         if (p->done > p->chunk_off) {
             /* a text frame larger than the buffer: send a fragment */
             ws_emit_chunk(p, b, 0);
+            p->forwarded++;
             return;
         }
     }
