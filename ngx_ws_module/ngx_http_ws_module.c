@@ -22,6 +22,7 @@ static ngx_int_t ngx_http_ws_check_handshake(ngx_http_request_t *r,
     ngx_table_elt_t **key);
 static ngx_int_t ngx_http_ws_refuse(ngx_http_request_t *r,
     ngx_uint_t version);
+static void ngx_http_ws_cleanup_request(void *data);
 static ngx_int_t ngx_http_ws_eval(ngx_http_request_t *r,
     ngx_http_ws_ctx_t *ctx, ngx_http_ws_loc_conf_t *wlcf);
 static ngx_int_t ngx_http_ws_create_request(ngx_http_request_t *r);
@@ -371,6 +372,7 @@ ngx_http_ws_handler(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
     ngx_table_elt_t         *key;
+    ngx_pool_cleanup_t      *cln;
     ngx_http_upstream_t     *u;
     ngx_http_ws_ctx_t       *ctx;
     ngx_http_ws_loc_conf_t  *wlcf;
@@ -411,6 +413,14 @@ ngx_http_ws_handler(ngx_http_request_t *r)
 
     ctx->request = r;
     ws_accept_key(key->value.data, key->value.len, ctx->accept);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_ws_cleanup_request;
+    cln->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_ws_module);
 
@@ -942,10 +952,37 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
                + sizeof(CRLF) - 1;
     }
 
-    b = ngx_create_temp_buf(r->pool, len);
+    /*
+     * The request head is needed only until the upgrade (and for retries
+     * on other servers): it lives outside the request pool and is freed
+     * at the takeover, see ngx_http_ws_relay_init().
+     */
+
+    b = ctx->request_buf;
+
     if (b == NULL) {
-        return NGX_ERROR;
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->request_buf = b;
     }
+
+    if (b->start == NULL || (size_t) (b->end - b->start) < len) {
+        ngx_free(b->start);
+
+        b->start = ngx_alloc(len, r->connection->log);
+        if (b->start == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->end = b->start + len;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->temporary = 1;
 
     b->last = ngx_cpymem(b->last, "GET ", sizeof("GET ") - 1);
 
@@ -1049,6 +1086,18 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
     r->upstream->request_bufs = cl;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_ws_cleanup_request(void *data)
+{
+    ngx_http_ws_ctx_t  *ctx = data;
+
+    if (ctx->request_buf) {
+        ngx_free(ctx->request_buf->start);
+        ctx->request_buf->start = NULL;
+    }
 }
 
 

@@ -71,7 +71,7 @@ typedef struct {
     ngx_connection_t            *src;
     ngx_connection_t            *dst;
 
-    u_char                       inject[WS_MAX_CONTROL_FRAME];
+    u_char                       inject[WS_CLOSE_FRAME_LEN];
     size_t                       inject_len;
     size_t                       inject_sent;
     ngx_uint_t                   inject_frames;
@@ -97,6 +97,7 @@ typedef struct {
 
     /* handshake */
     u_char                       accept[WS_ACCEPT_LEN];
+    ngx_buf_t                   *request_buf;
     ngx_http_status_t            status;
     ngx_http_chunked_t           chunked;
     ngx_str_t                    host;

@@ -157,6 +157,16 @@ ngx_http_ws_relay_init(void *data)
         (void) ngx_pfree(r->pool, u->buffer.start);
     }
 
+    /* the request head sent to the backend is not needed any more */
+
+    if (ctx->request_buf) {
+        ngx_free(ctx->request_buf->start);
+        ctx->request_buf->start = NULL;
+        ctx->request_buf->pos = NULL;
+        ctx->request_buf->last = NULL;
+        ctx->request_buf->end = NULL;
+    }
+
     u->buffer.start = NULL;
     u->buffer.pos = NULL;
     u->buffer.last = NULL;

@@ -39,6 +39,8 @@
 #define WS_HEADROOM               WS_MAX_HEADER
 /* the largest frame the proxy writes itself: a control frame */
 #define WS_MAX_CONTROL_FRAME      (WS_MAX_HEADER + WS_MAX_CONTROL_PAYLOAD)
+/* a proxy's close frame: masked header and a 2-byte code */
+#define WS_CLOSE_FRAME_LEN        8
 
 
 /* UTF-8 (RFC 3629): a DFA; 0 is "accept", WS_UTF8_REJECT is final */
