@@ -299,6 +299,27 @@ decode_stream(const unsigned char *d, size_t n, dframe_t *frames,
 }
 
 
+/* whole frames in an output stream */
+
+static uint64_t
+count_frames(const bytes_t *out)
+{
+    size_t    off;
+    uint64_t  n;
+    dframe_t  f;
+
+    off = 0;
+    n = 0;
+
+    while (off < out->len && decode_frame(out->data, out->len, off, &f)) {
+        off += f.size;
+        n++;
+    }
+
+    return n;
+}
+
+
 /* ---------------------------------------------------------- relay model */
 
 
@@ -894,13 +915,15 @@ run_one(const expect_t *e, const bytes_t *in, relay_cfg_t *cfg,
     {
         ok = 0;
 
-    } else if (r.forwarded != e->nframes
+    } else if (r.forwarded != count_frames(&r.out)
                || (e->rc == WS_SCAN_ERROR ? r.frames < e->nframes
                                           : r.frames != e->nframes))
     {
+        /* forwarded: frames that went out, fragments made included */
         snprintf(why, sizeof(why), "%llu frames counted, %llu forwarded, "
-                 "want %lu", (unsigned long long) r.frames,
-                 (unsigned long long) r.forwarded, (unsigned long) e->nframes);
+                 "want %lu and %llu", (unsigned long long) r.frames,
+                 (unsigned long long) r.forwarded, (unsigned long) e->nframes,
+                 (unsigned long long) count_frames(&r.out));
         ok = 0;
 
     } else if (!r.boundary) {
@@ -2566,7 +2589,7 @@ test_random_streams(void)
 
         if (r.stuck || r.broken || r.rc != WS_SCAN_OK
             || r.frames != nframes || !r.boundary || r.boundary_bad
-            || r.can_inject
+            || r.can_inject || r.forwarded != count_frames(&r.out)
             || !compare_output(s.data, s.len, nframes, r.out.data, r.out.len,
                                client, 1, 0, 0, why, sizeof(why)))
         {
