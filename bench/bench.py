@@ -1479,6 +1479,11 @@ def main():
 
     instr, profile = measure_instructions()
 
+    load1 = os.getloadavg()
+    if load1[0] > 1.0:
+        notes.append('load average %.2f when the run ended (the run itself '
+                     'keeps it near 1)' % load1[0])
+
     versions = {
         'nginx_bin': STOCK_NGINX,
         'nginx': nginx_version(STOCK_NGINX),
@@ -1510,6 +1515,7 @@ def main():
         'notes': notes,
         'elapsed_s': round(time.time() - t_start),
         'loadavg_start': load0,
+        'loadavg_end': load1,
     }
 
     # only a complete run replaces the published results
