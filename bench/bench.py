@@ -398,7 +398,7 @@ LUA_MODULES = ['/usr/lib/nginx/modules/ndk_http_module.so',
 
 
 def nginx_conf(kind, port, backends, workers=1, reuseport=False,
-               foreground_only=False):
+               connections=21400):
     loads = ''
     if kind == 'ngx_ws':
         loads = 'load_module %s;\n' % NGX_WS_SO
@@ -440,7 +440,7 @@ events {
     # nginx closes idle connections once fewer than 1/16 of
     # worker_connections are free: above the descriptor limit, this lets a
     # worker use all of its 20000 descriptors
-    worker_connections 21400;
+    worker_connections %d;
 }
 
 http {
@@ -461,7 +461,7 @@ http {
         }
     }
 }
-''' % (loads, workers, http_extra, servers, port,
+''' % (loads, workers, connections, http_extra, servers, port,
        ' reuseport' if reuseport else '', location)
 
 
@@ -498,8 +498,9 @@ class Direct(Proxy):
 
 class Nginx(Proxy):
     def __init__(self, name, port, kind, binary, backends, workers=1,
-                 reuseport=False, prefix_name=None):
+                 reuseport=False, prefix_name=None, connections=21400):
         Proxy.__init__(self, name, port)
+        self.connections = connections
         self.kind = kind
         self.binary = binary
         self.backends = backends
@@ -524,7 +525,8 @@ class Nginx(Proxy):
         conf = os.path.join(self.prefix, 'conf', 'nginx.conf')
         with open(conf, 'w') as f:
             f.write(nginx_conf(self.kind, self.port, self.backends,
-                               self.nworkers, self.reuseport))
+                               self.nworkers, self.reuseport,
+                               self.connections))
         return conf
 
     def argv(self, extra_global):
@@ -765,9 +767,13 @@ def run_big(rep):
                  stdout=subprocess.DEVNULL,
                  stderr=open(raw_path('big-wsecho-r%d.log' % rep), 'w'))
     kind = CFG['big_target']
+    # two connections per proxied one, room for an uneven spread over the
+    # workers and for nginx's 1/16 rule; every slot costs memory at start
+    per_worker = (n + nworkers - 1) // nworkers
+    slots = min(21400, int(per_worker * 2 * 1.15) + 100)
     t = Nginx('big-' + kind, BIG_PORT, kind,
               NGX_WS_NGINX if kind == 'ngx_ws' else STOCK_NGINX, backends,
-              workers=nworkers, reuseport=True)
+              workers=nworkers, reuseport=True, connections=slots)
     res = None
     loads = []
     try:
@@ -796,7 +802,7 @@ def run_big(rep):
         after = [rss_kib(w) or 0 for w in wpids]
         res = {'connections': n, 'established': established,
                'establish_s': round(elapsed, 2),
-               'workers': len(wpids),
+               'workers': len(wpids), 'worker_connections': slots,
                'rss_before_kib': before, 'rss_total_kib': sum(after),
                'rss_max_worker_kib': max(after) if after else 0}
         dropped = 0
@@ -1284,12 +1290,14 @@ def report_markdown(data, table, verdicts, instr, profile, big):
     lines.append('')
     if big:
         lines.append('Idle at scale (%s): %d connections over %d '
-                     'workers, %d established in %.1f s, total worker RSS '
+                     'workers (worker_connections %d), %d established in '
+                     '%.1f s, total worker RSS '
                      '%.0f MiB (median of %d run(s), ±%.0f%%; %.0f MiB '
                      'before), %.2f KiB per connection, largest worker '
                      '%.0f MiB.' % (
                          LABELS[c['big_target']], big['connections'],
-                         big['workers'], big['established'],
+                         big['workers'], big['worker_connections'],
+                         big['established'],
                          big['establish_s'], big['rss_total_kib'] / 1024.0,
                          len(big['runs']), big['rss_spread_pct'],
                          big['rss_before_kib'] / 1024.0,
