@@ -1565,7 +1565,11 @@ ngx_http_ws_chunked_filter(void *data, ssize_t bytes)
 
     for ( ;; ) {
 
+#if (NGX_HTTP_WS_CHUNKED_TRAILERS)
+        rc = ngx_http_parse_chunked(r, buf, &ctx->chunked, 0);
+#else
         rc = ngx_http_parse_chunked(r, buf, &ctx->chunked);
+#endif
 
         if (rc == NGX_OK) {
 
