@@ -77,6 +77,7 @@ CFG = {
     'big_target': os.environ.get('BENCH_BIG_TARGET', 'ngx_ws'),
     'hs_conns': env_num('BENCH_HS_CONNS', 50, int),
     'frame': os.environ.get('BENCH_FRAME', 'binary'),
+    'ngx_ws_extra': os.environ.get('BENCH_NGX_WS_EXTRA', ''),
     'instr_msgs': env_num('BENCH_INSTR_MSGS', 2000 if QUICK else 20000, int),
     'targets': [t for t in os.environ.get('BENCH_TARGETS',
                                           ','.join(TARGETS)).split(',')
@@ -416,6 +417,8 @@ def nginx_conf(kind, port, backends, workers=1, reuseport=False,
     elif kind == 'ngx_ws':
         location = '''
             ws_pass http://backend;'''
+        if CFG['ngx_ws_extra']:
+            location += '\n            ' + CFG['ngx_ws_extra']
     else:
         location = '''
             set $ws_backend 127.0.0.1:%d;
