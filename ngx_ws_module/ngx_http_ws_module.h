@@ -121,6 +121,7 @@ typedef struct {
     unsigned                     finalized:1;
     unsigned                     processing:1;
     unsigned                     shutdown:1;
+    unsigned                     again:1;
 } ngx_http_ws_ctx_t;
 
 

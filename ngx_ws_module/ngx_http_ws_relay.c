@@ -20,7 +20,7 @@ static void ngx_http_ws_upstream_handler(ngx_http_request_t *r,
     ngx_http_upstream_t *u);
 static void ngx_http_ws_close_timeout(ngx_event_t *ev);
 static void ngx_http_ws_process(ngx_http_ws_ctx_t *ctx);
-static ngx_uint_t ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i);
+static void ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i);
 static void ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i,
     ngx_int_t rc);
 static void ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
@@ -308,7 +308,7 @@ static void
 ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                i, progress;
+    ngx_uint_t                i;
     ngx_event_t              *wev;
     ngx_http_request_t       *r;
     ngx_http_ws_dir_t        *d;
@@ -350,21 +350,21 @@ ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
         }
     }
 
+    /*
+     * Each direction runs until it can do nothing more; another round is
+     * needed only when one direction changed the other's state (a close
+     * frame to inject, a peer gone).
+     */
+
     do {
-        progress = 0;
+        ctx->again = 0;
 
-        for (i = 0; i < 2; i++) {
-            progress |= ngx_http_ws_relay(ctx, i);
-        }
+        ngx_http_ws_relay(ctx, 0);
+        ngx_http_ws_relay(ctx, 1);
 
-    } while (progress && !ctx->finalized);
+    } while (ctx->again && !ctx->finalized);
 
     ctx->processing = 0;
-
-    if (ngx_http_ws_done(ctx)) {
-        ngx_http_ws_finalize(ctx);
-        return;
-    }
 
     /* events and send timers */
 
@@ -413,7 +413,7 @@ ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
 }
 
 
-static ngx_uint_t
+static void
 ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
 {
     ssize_t                  n;
@@ -431,76 +431,88 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
     src = d->src;
     dst = d->dst;
     dst_side = 1 - i;
-    progress = 0;
-
-    wlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_ws_module);
 
     if (d->mem && b->scan < b->last && p->state != WS_ST_DISCARD) {
-        /* bytes that came with the handshake */
+        /* bytes that came with the handshake, or held back */
         rc = ws_scan(p, b);
         ngx_http_ws_scanned(ctx, i, rc);
     }
 
-    /* write what is cleared, then a frame of the proxy's own */
+    do {
+        progress = 0;
 
-    while (!ctx->side[dst_side].dead && dst->write->ready
-           && !(i == 1 && ctx->request->out))
-    {
-        if (d->mem && b->pos < b->fwd) {
-            n = dst->send(dst, b->pos, b->fwd - b->pos);
+        /* write what is cleared, then a frame of the proxy's own */
 
-        } else if (d->inject_len > d->inject_sent && ws_can_inject(p, b))
+        while (!ctx->side[dst_side].dead && dst->write->ready
+               && !(i == 1 && ctx->request->out))
         {
-            n = dst->send(dst, d->inject + d->inject_sent,
-                          d->inject_len - d->inject_sent);
+            if (d->mem && b->pos < b->fwd) {
+                n = dst->send(dst, b->pos, b->fwd - b->pos);
 
-            if (n > 0) {
-                d->inject_sent += n;
-                d->bytes_out += n;
+                if (n > 0) {
+                    b->pos += n;
+                    d->bytes_out += n;
+                    progress = 1;
 
-                if (d->inject_sent == d->inject_len) {
-                    d->inject_frames++;
-                    ctx->side[dst_side].close_sent = 1;
+                    if (b->last == b->end || p->split || p->drop
+                        || b->scan < b->last)
+                    {
+                        /* room may be made, a fragment or a drop follow */
+                        rc = ws_scan(p, b);
+                        ngx_http_ws_scanned(ctx, i, rc);
+                    }
+
+                    continue;
                 }
 
-                progress = 1;
-                continue;
+            } else if (d->inject_len > d->inject_sent
+                       && ws_can_inject(p, b))
+            {
+                n = dst->send(dst, d->inject + d->inject_sent,
+                              d->inject_len - d->inject_sent);
+
+                if (n > 0) {
+                    d->inject_sent += n;
+                    d->bytes_out += n;
+                    progress = 1;
+
+                    if (d->inject_sent == d->inject_len) {
+                        d->inject_frames++;
+                        ctx->side[dst_side].close_sent = 1;
+                    }
+
+                    continue;
+                }
+
+            } else {
+                break;
             }
 
-        } else {
+            if (n == NGX_ERROR) {
+                ngx_http_ws_side_gone(ctx, dst_side, 0);
+            }
+
             break;
         }
 
-        if (n > 0) {
-            b->pos += n;
-            d->bytes_out += n;
-            progress = 1;
+        if (d->close_fwd && b->pos == b->fwd) {
+            ctx->side[dst_side].close_sent = 1;
+        }
 
-            rc = ws_scan(p, b);
-            ngx_http_ws_scanned(ctx, i, rc);
+        if (d->mem && ws_buf_empty(b)) {
+            ngx_http_ws_free(d);
+        }
+
+        /* read, unless the destination has not taken enough yet */
+
+        if (ctx->side[i].dead || !src->read->ready) {
             continue;
         }
 
-        if (n == NGX_ERROR) {
-            ngx_http_ws_side_gone(ctx, dst_side, 0);
-        }
-
-        break;
-    }
-
-    if (d->close_fwd && b->pos == b->fwd) {
-        ctx->side[dst_side].close_sent = 1;
-    }
-
-    if (d->mem && ws_buf_empty(b)) {
-        ngx_http_ws_free(d);
-    }
-
-    /* read */
-
-    while (!ctx->side[i].dead && src->read->ready) {
-
         if (d->mem == NULL) {
+            wlcf = ngx_http_get_module_loc_conf(ctx->request,
+                                                ngx_http_ws_module);
+
             if (ngx_http_ws_alloc(d, wlcf->buffer_size, src->log) != NGX_OK) {
                 ngx_http_ws_side_gone(ctx, i, 0);
                 break;
@@ -508,19 +520,21 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
         }
 
         if (b->last == b->end) {
-            /* backpressure: the destination has not taken enough */
-            break;
+            continue;
         }
 
         n = src->recv(src, b->last, b->end - b->last);
 
         if (n == NGX_AGAIN) {
-            break;
+            if (ws_buf_empty(b)) {
+                ngx_http_ws_free(d);
+            }
+
+            continue;
         }
 
         if (n == NGX_ERROR || n == 0) {
             ngx_http_ws_side_gone(ctx, i, 0);
-            progress = 1;
             break;
         }
 
@@ -531,17 +545,7 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
         rc = ws_scan(p, b);
         ngx_http_ws_scanned(ctx, i, rc);
 
-        if (b->pos < b->fwd) {
-            /* forward before reading more */
-            break;
-        }
-    }
-
-    if (d->mem && ws_buf_empty(b)) {
-        ngx_http_ws_free(d);
-    }
-
-    return progress && !ctx->finalized;
+    } while (progress && !ctx->finalized);
 }
 
 
@@ -550,6 +554,12 @@ ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i, ngx_int_t rc)
 {
     ngx_uint_t          src_side, dst_side, level;
     ngx_http_ws_dir_t  *d;
+
+    if (rc == WS_SCAN_OK) {
+        return;
+    }
+
+    ctx->again = 1;
 
     d = &ctx->dir[i];
     src_side = i;
@@ -629,6 +639,7 @@ ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
 
     s->dead = 1;
     other = 1 - side;
+    ctx->again = 1;
     c = ctx->request->connection;
     level = (side == NGX_HTTP_WS_CLIENT) ? NGX_LOG_INFO : NGX_LOG_ERR;
 
@@ -689,6 +700,7 @@ ngx_http_ws_inject_close(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
     }
 
     s->close_queued = 1;
+    ctx->again = 1;
 
     d = ngx_http_ws_dir_to(ctx, side);
 
@@ -762,11 +774,6 @@ ngx_http_ws_done(ngx_http_ws_ctx_t *ctx)
 
     for (i = 0; i < 2; i++) {
         s = &ctx->side[i];
-
-        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
-                       "ws %s: dead:%d recv:%d queued:%d sent:%d",
-                       ngx_http_ws_side_name[i], s->dead, s->close_recv,
-                       s->close_queued, s->close_sent);
 
         if (!s->dead && !(s->close_recv && s->close_sent)) {
             return 0;
