@@ -126,9 +126,9 @@ typedef struct {
     unsigned         from_client:1;   /* frames must be masked */
     unsigned         validate_utf8:1;
 
-    /* set by the relay: forward nothing after the current frame */
+    /* forward nothing after the current frame: set with ws_stop() */
     unsigned         stop:1;
-    /* set by the relay: parse and validate, but forward nothing */
+    /* parse, but forward nothing: set by ws_stop() and ws_discard_output() */
     unsigned         drop:1;
 
     /* frame being parsed */
@@ -181,10 +181,12 @@ void ws_buf_reset(ws_buf_t *b);
  * sent (b->pos moved).  After WS_SCAN_CLOSE the parser discards all further
  * input (b->last is pulled back to b->fwd).  After WS_SCAN_ERROR nothing
  * more is forwarded.  If the whole offending frame had arrived and it was
- * the first violation, parsing goes on after it (later frames are
- * validated and dropped) so that the offender's close reply is seen as
- * WS_SCAN_CLOSE; otherwise all further input is discarded (p->state is
- * WS_ST_DISCARD).
+ * the first violation, parsing goes on after it so that the offender's
+ * close reply is seen as WS_SCAN_CLOSE: later frames are dropped, and
+ * checked for their structure only (reserved bits, opcode, masking,
+ * control frame rules, length encoding, close frames), not for message
+ * sequencing, sizes or UTF-8.  Otherwise all further input is discarded
+ * (p->state is WS_ST_DISCARD).
  */
 int ws_scan(ws_parser_t *p, ws_buf_t *b);
 

@@ -210,6 +210,11 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
             ws_stop(p);
         }
 
+        if (p->drop && p->held && !ws_is_control(p->opcode)) {
+            /* a held text frame is not forwarded in drop mode */
+            p->held = 0;
+        }
+
         ws_drop(p, b);
 
         if (p->state == WS_ST_HEADER) {
