@@ -727,10 +727,10 @@ ngx_http_ws_inject_close(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
 
     if (d->parser.mid_frame && ctx->side[1 - side].dead) {
 
-            /*
-             * The frame being forwarded can never be completed: a close
-             * frame cannot be sent, the connection is closed (1006).
-             */
+        /*
+         * The frame being forwarded can never be completed: a close
+         * frame cannot be sent, the connection is closed (1006).
+         */
 
         d->inject_len = 0;
         s->dead = 1;
