@@ -1071,6 +1071,41 @@ wsb_report(uint64_t now)
 }
 
 
+/*
+ * more connections than 90% of the ephemeral port range to one server:
+ * spread them over source addresses from 127.0.0.2 on
+ */
+
+static void
+wsb_auto_sources(void)
+{
+    int    lo, hi;
+    FILE  *f;
+
+    f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f == NULL) {
+        return;
+    }
+
+    if (fscanf(f, "%d %d", &lo, &hi) != 2 || hi <= lo) {
+        fclose(f);
+        return;
+    }
+
+    fclose(f);
+
+    if (cf.conns <= (unsigned) (hi - lo + 1) * 9 / 10) {
+        return;
+    }
+
+    inet_pton(AF_INET, "127.0.0.2", &cf.src);
+    cf.nsrc = cf.conns / ((unsigned) (hi - lo + 1) * 9 / 10) + 1;
+
+    fprintf(stderr, "wsbench: %u connections from 127.0.0.2+%u\n",
+            cf.conns, cf.nsrc);
+}
+
+
 static void
 wsb_usage(void)
 {
@@ -1088,7 +1123,8 @@ wsb_usage(void)
         "  -w SECS    warmup before measuring (1)\n"
         "  -n N       echo: send N messages in all, then stop\n"
         "  -t         text frames (default binary)\n"
-        "  -b ADDRS   source addresses: A, A-B or A+N\n"
+        "  -b ADDRS   source addresses: A, A-B or A+N (default: one, or\n"
+        "             127.0.0.2+K when N exceeds the ephemeral ports)\n"
         "  -i N       connection attempts in flight (256)\n"
         "  -T SECS    upgrade timeout per connection (30)\n"
         "  -v         print unexpected responses\n");
@@ -1214,6 +1250,10 @@ main(int argc, char **argv)
 
     if (cf.mode == WSB_MODE_HS) {
         cf.depth = 1;
+    }
+
+    if (cf.nsrc == 0 && (ntohl(cf.dst.s_addr) >> 24) == 127) {
+        wsb_auto_sources();
     }
 
     if (wsb_raise_nofile() == -1) {
