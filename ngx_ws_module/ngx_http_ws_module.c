@@ -1859,7 +1859,7 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->upstream.next_upstream_timeout, 0);
 
     ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
-                              16 * 1024);
+                              64 * 1024);
 
     /* the backend's 101 and its first frames are read into one buffer */
     conf->upstream.buffer_size = conf->buffer_size;

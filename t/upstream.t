@@ -294,7 +294,7 @@ sub accept_101 {
 
 {
     my ($r, $req, $c, $b) = answer(sub {
-        accept_101($_[0], 'X-Big: ' . ('b' x 20000)) });
+        accept_101($_[0], 'X-Big: ' . ('b' x 70000)) });
     is($r && $r->{status}, 502, '101 header larger than ws_buffer_size: 502');
     close $c if $c;
     close $b if $b;
