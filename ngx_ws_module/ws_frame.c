@@ -15,10 +15,15 @@
 
 #define ws_is_control(op)  ((op) & 0x8)
 
+/* ws_header(): the header is not whole yet */
+#define WS_HDR_AGAIN       3
+
 
 static int ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code,
     const char *error);
-static int ws_header_byte(ws_parser_t *p, unsigned c);
+static int ws_header_parse(ws_parser_t *p, const unsigned char *h,
+    size_t have);
+static int ws_header(ws_parser_t *p, ws_buf_t *b);
 static int ws_frame_end(ws_parser_t *p, ws_buf_t *b);
 static void ws_clear(ws_parser_t *p, ws_buf_t *b, unsigned char *to);
 static void ws_drop(ws_parser_t *p, ws_buf_t *b);
@@ -227,17 +232,13 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
                 b->hold = b->scan;
             }
 
-            while (b->scan < b->last
-                   && (p->hdr_len == 0 || p->hdr_have < p->hdr_len))
-            {
-                rc = ws_header_byte(p, *b->scan++);
+            rc = ws_header(p, b);
 
-                if (rc == WS_SCAN_ERROR) {
-                    return ws_fail(p, b, p->error_code, p->error);
-                }
+            if (rc == WS_SCAN_ERROR) {
+                return ws_fail(p, b, p->error_code, p->error);
             }
 
-            if (p->hdr_have < p->hdr_len || p->hdr_len == 0) {
+            if (rc != WS_SCAN_OK) {
                 break;
             }
 
@@ -392,17 +393,12 @@ ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
 
         p->lax = 1;
 
-        while (b->scan < b->last
-               && (p->hdr_len == 0 || p->hdr_have < p->hdr_len))
-        {
-            (void) ws_header_byte(p, *b->scan++);
+        if (ws_header(p, b) != WS_SCAN_OK) {
+            p->lax = 0;
+            goto discard;
         }
 
         p->lax = 0;
-
-        if (p->hdr_len == 0 || p->hdr_have < p->hdr_len) {
-            goto discard;
-        }
 
         p->done = 0;
     }
@@ -451,67 +447,23 @@ ws_header_error(ws_parser_t *p, unsigned code, const char *error)
 
 
 static int
-ws_header_byte(ws_parser_t *p, unsigned c)
+ws_header_parse(ws_parser_t *p, const unsigned char *h, size_t have)
 {
-    unsigned  n, i, len7, op, length_done;
-    uint64_t  len;
+    unsigned  op, fin, masked, len7, hlen, i;
+    uint64_t  len, msg;
 
-    n = p->hdr_have++;
-    p->hdr[n] = (unsigned char) c;
-    length_done = 0;
+    /*
+     * Checks what the "have" bytes of a header decide (so that a bad first
+     * byte is answered at once), and takes the frame's fields once the
+     * header is whole.  In lax mode only the structure is read.
+     */
 
-    /* the structure: opcode, mask bit, length, mask key */
+    op = h[0] & 0x0f;
+    fin = h[0] >> 7;
 
-    if (n == 0) {
-        p->fin = (c >> 7) & 1;
-        p->opcode = c & 0x0f;
-        p->hdr_len = 0;
-        p->len = 0;
+    if (!p->lax) {
 
-    } else if (n == 1) {
-        p->masked = (c >> 7) & 1;
-        len7 = c & 0x7f;
-
-        p->hdr_len = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0)
-                     + (p->masked ? 4 : 0);
-
-        if (len7 < 126) {
-            p->len = len7;
-            length_done = 1;
-        }
-
-    } else {
-        len7 = p->hdr[1] & 0x7f;
-
-        if (len7 == 126 && n == 3) {
-            p->len = (uint64_t) p->hdr[2] << 8 | p->hdr[3];
-            length_done = 1;
-
-        } else if (len7 == 127 && n == 9) {
-            len = 0;
-
-            for (i = 2; i < 10; i++) {
-                len = len << 8 | p->hdr[i];
-            }
-
-            p->len = len;
-            length_done = 1;
-
-        } else if (p->masked && n >= p->hdr_len - 4) {
-            p->mask[n - (p->hdr_len - 4)] = (unsigned char) c;
-        }
-    }
-
-    if (p->lax) {
-        return WS_SCAN_OK;
-    }
-
-    /* the checks, each at the byte that decides it */
-
-    if (n == 0) {
-        op = p->opcode;
-
-        if (c & 0x70) {
+        if (h[0] & 0x70) {
             return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
                                    "reserved bits set");
         }
@@ -522,7 +474,7 @@ ws_header_byte(ws_parser_t *p, unsigned c)
         }
 
         if (ws_is_control(op)) {
-            if (!p->fin) {
+            if (!fin) {
                 return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
                                        "fragmented control frame");
             }
@@ -540,61 +492,149 @@ ws_header_byte(ws_parser_t *p, unsigned c)
             return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
                                    "data frame inside fragmented message");
         }
-
-        return WS_SCAN_OK;
     }
 
-    if (n == 1) {
-        if (p->from_client && !p->masked) {
+    if (have < 2) {
+        return WS_HDR_AGAIN;
+    }
+
+    masked = h[1] >> 7;
+    len7 = h[1] & 0x7f;
+
+    if (!p->lax) {
+
+        if (p->from_client && !masked) {
             return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
                                    "unmasked frame");
         }
 
-        if (!p->from_client && p->masked) {
+        if (!p->from_client && masked) {
             return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
                                    "masked frame");
         }
 
-        if (ws_is_control(p->opcode) && (c & 0x7f) > WS_MAX_CONTROL_PAYLOAD) {
+        if (ws_is_control(op) && len7 > WS_MAX_CONTROL_PAYLOAD) {
             return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
                                    "control frame too long");
         }
     }
 
-    if (!length_done) {
-        return WS_SCAN_OK;
-    }
+    hlen = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (masked ? 4 : 0);
+    p->hdr_len = hlen;
 
-    len7 = p->hdr[1] & 0x7f;
+    if (len7 < 126) {
+        len = len7;
 
-    if (len7 == 127 && (p->hdr[2] & 0x80)) {
-        return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
-                               "invalid payload length");
-    }
+    } else if (len7 == 126) {
+        if (have < 4) {
+            return WS_HDR_AGAIN;
+        }
 
-    if ((len7 == 126 && p->len < 126) || (len7 == 127 && p->len < 65536)) {
-        return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
-                               "non-minimal payload length");
-    }
+        len = (uint64_t) h[2] << 8 | h[3];
 
-    if (p->failed) {
-        /* frames after a violation are only dropped */
-        return WS_SCAN_OK;
-    }
+    } else {
+        if (have < 10) {
+            return WS_HDR_AGAIN;
+        }
 
-    if (p->max_frame && p->len > p->max_frame) {
-        return ws_header_error(p, WS_CLOSE_TOO_BIG, "frame too big");
-    }
+        len = 0;
 
-    if (!ws_is_control(p->opcode) && p->max_message) {
-        len = (p->opcode == WS_OP_CONT) ? p->msg_len : 0;
-
-        if (p->len > p->max_message || len > p->max_message - p->len) {
-            return ws_header_error(p, WS_CLOSE_TOO_BIG, "message too big");
+        for (i = 2; i < 10; i++) {
+            len = len << 8 | h[i];
         }
     }
 
+    if (!p->lax) {
+
+        if (len7 == 127 && (h[2] & 0x80)) {
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "invalid payload length");
+        }
+
+        if ((len7 == 126 && len < 126) || (len7 == 127 && len < 65536)) {
+            return ws_header_error(p, WS_CLOSE_PROTOCOL_ERROR,
+                                   "non-minimal payload length");
+        }
+
+        /* frames after a violation are only dropped: no size limits */
+
+        if (!p->failed) {
+
+            if (p->max_frame && len > p->max_frame) {
+                return ws_header_error(p, WS_CLOSE_TOO_BIG, "frame too big");
+            }
+
+            if (!ws_is_control(op) && p->max_message) {
+                msg = (op == WS_OP_CONT) ? p->msg_len : 0;
+
+                if (len > p->max_message || msg > p->max_message - len) {
+                    return ws_header_error(p, WS_CLOSE_TOO_BIG,
+                                           "message too big");
+                }
+            }
+        }
+    }
+
+    if (have < hlen) {
+        return WS_HDR_AGAIN;
+    }
+
+    p->fin = fin;
+    p->opcode = op;
+    p->masked = masked;
+    p->len = len;
+
+    if (masked) {
+        memcpy(p->mask, h + hlen - 4, 4);
+    }
+
     return WS_SCAN_OK;
+}
+
+
+static int
+ws_header(ws_parser_t *p, ws_buf_t *b)
+{
+    int     rc;
+    size_t  avail;
+
+    avail = (size_t) (b->last - b->scan);
+
+    if (p->hdr_have == 0 && avail) {
+
+        /* most headers are whole in the buffer: parsed where they are */
+
+        rc = ws_header_parse(p, b->scan, avail);
+
+        if (rc == WS_SCAN_OK) {
+            b->scan += p->hdr_len;
+            p->hdr_have = p->hdr_len;
+            return WS_SCAN_OK;
+        }
+
+        if (rc == WS_SCAN_ERROR) {
+            return rc;
+        }
+    }
+
+    /* a header split across reads: collected byte by byte */
+
+    for ( ;; ) {
+
+        if (p->hdr_have) {
+            rc = ws_header_parse(p, p->hdr, p->hdr_have);
+
+            if (rc != WS_HDR_AGAIN) {
+                return rc;
+            }
+        }
+
+        if (b->scan == b->last) {
+            return WS_HDR_AGAIN;
+        }
+
+        p->hdr[p->hdr_have++] = *b->scan++;
+    }
 }
 
 
