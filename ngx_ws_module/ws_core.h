@@ -138,7 +138,6 @@ typedef struct {
     unsigned         masked:1;
     unsigned         held:1;          /* not forwarded until complete */
     unsigned         split:1;         /* being sent as fragments */
-    unsigned         chunks:1;        /* at least one fragment was sent */
     unsigned         mid_frame:1;     /* output ends inside a frame */
     unsigned         failed:1;        /* a violation was seen */
     unsigned         lax:1;           /* header parsed without checks */

@@ -248,7 +248,6 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
             p->done = 0;
             p->chunk_off = 0;
             p->split = 0;
-            p->chunks = 0;
 
             if (!ws_is_control(p->opcode) && !p->failed) {
                 if (p->opcode != WS_OP_CONT) {
@@ -816,9 +815,9 @@ ws_emit_chunk(ws_parser_t *p, ws_buf_t *b, unsigned fin)
      * payload bytes go out unchanged.
      */
 
-    payload = p->chunks ? b->hold : b->hold + p->hdr_len;
+    payload = p->split ? b->hold : b->hold + p->hdr_len;
     len = (uint64_t) (b->scan - payload);
-    opcode = p->chunks ? WS_OP_CONT : p->opcode;
+    opcode = p->split ? WS_OP_CONT : p->opcode;
 
     for (i = 0; i < 4; i++) {
         key[i] = p->mask[(p->chunk_off + i) & 3];
@@ -833,6 +832,5 @@ ws_emit_chunk(ws_parser_t *p, ws_buf_t *b, unsigned fin)
     b->hold = b->scan;
 
     p->split = 1;
-    p->chunks = 1;
     p->chunk_off = p->done;
 }
