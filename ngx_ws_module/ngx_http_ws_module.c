@@ -1643,15 +1643,18 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 {
     u_char             *p;
     off_t               n;
-    ngx_msec_int_t      ms;
-    ngx_http_ws_ctx_t  *ctx;
+    ngx_msec_int_t         ms;
+    ngx_http_ws_ctx_t     *ctx;
+    ngx_http_ws_tunnel_t  *t;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
 
-    if (ctx == NULL || !ctx->upgraded) {
+    if (ctx == NULL || ctx->tunnel == NULL) {
         v->not_found = 1;
         return NGX_OK;
     }
+
+    t = ctx->tunnel;
 
     v->valid = 1;
     v->no_cacheable = 1;
@@ -1659,7 +1662,7 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     if (data == NGX_HTTP_WS_VAR_INITIATOR) {
 
-        switch (ctx->initiator) {
+        switch (t->initiator) {
 
         case NGX_HTTP_WS_BY_CLIENT:
             ngx_str_set(v, "client");
@@ -1690,35 +1693,35 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     switch (data) {
 
     case NGX_HTTP_WS_VAR_CLOSE_CODE:
-        n = ctx->close_code ? (off_t) ctx->close_code : WS_CLOSE_ABNORMAL;
+        n = t->close_code ? (off_t) t->close_code : WS_CLOSE_ABNORMAL;
         break;
 
     case NGX_HTTP_WS_VAR_FRAMES_IN:
-        n = (off_t) ctx->dir[0].parser.frames;
+        n = (off_t) t->dir[0].parser.frames;
         break;
 
     case NGX_HTTP_WS_VAR_FRAMES_OUT:
-        n = (off_t) (ctx->dir[1].parser.forwarded
-                     + ctx->dir[1].inject_frames);
+        n = (off_t) (t->dir[1].parser.forwarded
+                     + t->dir[1].inject_frames);
         break;
 
     case NGX_HTTP_WS_VAR_BYTES_IN:
-        n = ctx->dir[0].bytes_in;
+        n = t->dir[0].bytes_in;
         break;
 
     case NGX_HTTP_WS_VAR_BYTES_OUT:
-        n = ctx->dir[1].bytes_out;
+        n = t->dir[1].bytes_out;
         break;
 
     default: /* NGX_HTTP_WS_VAR_DURATION */
 
-        if (ctx->finalized) {
-            ms = ctx->duration;
+        if (t->finalized) {
+            ms = t->duration;
 
         } else {
-            ms = (ngx_msec_int_t) ((ngx_time() - ctx->start_sec) * 1000
+            ms = (ngx_msec_int_t) ((ngx_time() - t->start_sec) * 1000
                                    + (ngx_timeofday()->msec
-                                      - ctx->start_msec));
+                                      - t->start_msec));
         }
 
         ms = ngx_max(ms, 0);

@@ -92,6 +92,60 @@ typedef struct {
 } ngx_http_ws_side_t;
 
 
+typedef struct ngx_http_ws_snap_s  ngx_http_ws_snap_t;
+
+
+/*
+ * An upgraded WebSocket: both connections, the relay state of both
+ * directions, counters and timers.  It is allocated apart from the request
+ * pool: once the 101 is sent the request is freed ("detached") and this,
+ * with a snapshot of what the access log needs, is all that stays.
+ */
+
+typedef struct {
+    ngx_http_request_t          *request;      /* NULL once detached */
+    ngx_connection_t            *connection;   /* the client's */
+    ngx_connection_t            *peer;         /* the backend's */
+    ngx_http_ws_loc_conf_t      *conf;
+
+    /* dir[0] client to upstream, dir[1] upstream to client */
+    ngx_http_ws_dir_t            dir[2];
+    ngx_http_ws_side_t           side[2];
+    ngx_event_t                  close_timer;
+
+    /* nginx's handlers, for the end of a tunnel that stays attached */
+    ngx_http_upstream_handler_pt upstream_done;
+    ngx_event_handler_pt         request_handler;
+    ngx_event_handler_pt         upstream_handler;
+
+    /* a detached tunnel */
+    ngx_http_ws_snap_t          *snap;
+    size_t                       snap_size;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_event_free_peer_pt       peer_free;    /* the balancer's, deferred */
+    ngx_http_upstream_rr_peer_data_t  rrp;
+    ngx_uint_t                   tries;
+    off_t                        peer_sent;
+    ngx_msec_t                   peer_start;
+    time_t                       lingering_time;
+
+    time_t                       start_sec;
+    ngx_msec_t                   start_msec;
+    ngx_msec_int_t               duration;
+
+    ngx_uint_t                   close_code;
+    ngx_uint_t                   initiator;
+
+    unsigned                     finalized:1;
+    unsigned                     processing:1;
+    unsigned                     shutdown:1;
+    unsigned                     again:1;
+    unsigned                     attached:1;   /* to its request */
+    unsigned                     stay:1;       /* the request must stay */
+    unsigned                     stat_writing:1;
+} ngx_http_ws_tunnel_t;
+
+
 typedef struct {
     ngx_http_request_t          *request;
 
@@ -103,30 +157,22 @@ typedef struct {
     ngx_str_t                    host;
     ngx_str_t                    uri;
 
-    /* relay: dir[0] client to upstream, dir[1] upstream to client */
-    ngx_http_ws_dir_t            dir[2];
-    ngx_http_ws_side_t           side[2];
-    ngx_event_t                  close_timer;
-    ngx_http_upstream_handler_pt upstream_done;
-    ngx_event_handler_pt         client_read_handler;
-
-    time_t                       start_sec;
-    ngx_msec_t                   start_msec;
-    ngx_msec_int_t               duration;
-
-    ngx_uint_t                   close_code;
-    ngx_uint_t                   initiator;
+    /* after the upgrade; NULL again once the request is detached */
+    ngx_http_ws_tunnel_t        *tunnel;
 
     unsigned                     upgraded:1;
-    unsigned                     finalized:1;
-    unsigned                     processing:1;
-    unsigned                     shutdown:1;
-    unsigned                     again:1;
 } ngx_http_ws_ctx_t;
 
 
 ngx_int_t ngx_http_ws_relay_init(void *data);
 ngx_int_t ngx_http_ws_relay_filter(void *data, ssize_t bytes);
+
+void ngx_http_ws_event_handler(ngx_event_t *ev);
+void ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t);
+
+/* ngx_http_ws_detach.c */
+ngx_int_t ngx_http_ws_detach(ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_close(ngx_http_ws_tunnel_t *t);
 
 
 extern ngx_module_t  ngx_http_ws_module;

@@ -11,26 +11,26 @@
 #include "ngx_http_ws_module.h"
 
 
-#define ngx_http_ws_dir_to(ctx, side)    (&(ctx)->dir[1 - (side)])
+#define ngx_http_ws_dir_to(t, side)    (&(t)->dir[1 - (side)])
 
 
-static void ngx_http_ws_client_read_event(ngx_event_t *rev);
-static void ngx_http_ws_client_handler(ngx_http_request_t *r);
-static void ngx_http_ws_upstream_handler(ngx_http_request_t *r,
-    ngx_http_upstream_t *u);
+static void ngx_http_ws_attached_handler(ngx_event_t *ev);
+static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
+static void ngx_http_ws_finish(ngx_http_ws_tunnel_t *t);
+static ngx_uint_t ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t);
 static void ngx_http_ws_close_timeout(ngx_event_t *ev);
-static void ngx_http_ws_process(ngx_http_ws_ctx_t *ctx);
-static void ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i);
-static void ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i,
+static void ngx_http_ws_process(ngx_http_ws_tunnel_t *t);
+static void ngx_http_ws_relay(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
+static void ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
     ngx_int_t rc);
-static void ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
+static void ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t timedout);
-static void ngx_http_ws_inject_close(ngx_http_ws_ctx_t *ctx,
+static void ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t,
     ngx_uint_t side, ngx_uint_t code);
-static void ngx_http_ws_closing(ngx_http_ws_ctx_t *ctx, ngx_uint_t by,
+static void ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by,
     ngx_uint_t code);
-static ngx_int_t ngx_http_ws_done(ngx_http_ws_ctx_t *ctx);
-static void ngx_http_ws_finalize(ngx_http_ws_ctx_t *ctx);
+static ngx_int_t ngx_http_ws_done(ngx_http_ws_tunnel_t *t);
+static void ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t);
 static ngx_int_t ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size,
     ngx_log_t *log);
 static void ngx_http_ws_free(ngx_http_ws_dir_t *d);
@@ -72,6 +72,7 @@ ngx_http_ws_relay_init(void *data)
     ngx_http_ws_dir_t       *d;
     ngx_http_upstream_t     *u;
     ngx_http_ws_ctx_t       *ctx;
+    ngx_http_ws_tunnel_t    *t;
     ngx_http_ws_loc_conf_t  *wlcf;
 
     /*
@@ -94,16 +95,29 @@ ngx_http_ws_relay_init(void *data)
     cln->handler = ngx_http_ws_cleanup;
     cln->data = ctx;
 
+    t = ngx_calloc(sizeof(ngx_http_ws_tunnel_t), c->log);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->tunnel = t;
+    ctx->upgraded = 1;
+
+    t->request = r;
+    t->connection = c;
+    t->peer = pc;
+    t->conf = wlcf;
+    t->attached = 1;
+
     r->keepalive = 0;
     c->log->action = "proxying websocket";
 
-    ctx->upgraded = 1;
     tp = ngx_timeofday();
-    ctx->start_sec = tp->sec;
-    ctx->start_msec = tp->msec;
+    t->start_sec = tp->sec;
+    t->start_msec = tp->msec;
 
     for (i = 0; i < 2; i++) {
-        d = &ctx->dir[i];
+        d = &t->dir[i];
 
         ws_parser_init(&d->parser, i == 0, wlcf->validate_utf8,
                        (uint64_t) wlcf->max_frame_size,
@@ -118,7 +132,7 @@ ngx_http_ws_relay_init(void *data)
     n = r->header_in->last - r->header_in->pos;
 
     if (n) {
-        d = &ctx->dir[0];
+        d = &t->dir[0];
 
         if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
             != NGX_OK)
@@ -136,7 +150,7 @@ ngx_http_ws_relay_init(void *data)
     n = u->buffer.last - u->buffer.pos;
 
     if (n) {
-        d = &ctx->dir[1];
+        d = &t->dir[1];
 
         if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
             != NGX_OK)
@@ -173,21 +187,28 @@ ngx_http_ws_relay_init(void *data)
     u->buffer.end = NULL;
     u->length = -1;
 
-    /* nginx's non-buffered handler, to end the response with at the end */
-    ctx->upstream_done = u->read_event_handler;
-
-    u->read_event_handler = ngx_http_ws_upstream_handler;
-    u->write_event_handler = ngx_http_ws_upstream_handler;
-    r->read_event_handler = ngx_http_ws_client_handler;
-    r->write_event_handler = ngx_http_ws_client_handler;
-
     if (ngx_tcp_nodelay(pc) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ctx->close_timer.handler = ngx_http_ws_close_timeout;
-    ctx->close_timer.data = ctx;
-    ctx->close_timer.log = c->log;
+    t->close_timer.handler = ngx_http_ws_close_timeout;
+    t->close_timer.data = t;
+    t->close_timer.log = c->log;
+
+    /*
+     * From now on the events of both connections come to the relay
+     * directly; nginx's handlers are kept for a tunnel that ends attached
+     * to its request (nginx's non-buffered handler finalizes it).
+     */
+
+    t->upstream_done = u->read_event_handler;
+    t->request_handler = c->read->handler;
+    t->upstream_handler = pc->read->handler;
+
+    c->read->handler = ngx_http_ws_attached_handler;
+    c->write->handler = ngx_http_ws_attached_handler;
+    pc->read->handler = ngx_http_ws_attached_handler;
+    pc->write->handler = ngx_http_ws_attached_handler;
 
     /*
      * On a graceful shutdown nginx calls the read handler of "idle"
@@ -195,9 +216,7 @@ ngx_http_ws_relay_init(void *data)
      * on both sides instead of being cut.
      */
 
-    ctx->client_read_handler = c->read->handler;
     c->idle = 1;
-    c->read->handler = ngx_http_ws_client_read_event;
 
     /* the relay starts from the event loop, after this call chain */
 
@@ -222,117 +241,198 @@ ngx_http_ws_relay_filter(void *data, ssize_t bytes)
 
 
 static void
-ngx_http_ws_client_read_event(ngx_event_t *rev)
+ngx_http_ws_attached_handler(ngx_event_t *ev)
 {
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-    ngx_http_ws_ctx_t   *ctx;
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_http_ws_ctx_t     *ctx;
+    ngx_http_ws_tunnel_t  *t;
 
-    c = rev->data;
+    /* both connections' data is still the request */
+
+    c = ev->data;
     r = c->data;
+    c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    t = ctx->tunnel;
 
-    if (!c->close) {
-        /* nginx's own handler: it calls r->read_event_handler */
-        ctx->client_read_handler(rev);
+    ngx_http_ws_run(t, ev);
+
+    if (t->finalized) {
+        ngx_http_ws_finish(t);
         return;
     }
 
-    c->close = 0;
+    /*
+     * Once the 101 is out, the request is freed, unless the balancer
+     * keeps state in it (t->attached stays set then).
+     */
 
-    if (ctx->shutdown) {
-        /* worker_shutdown_timeout expired */
-        ngx_http_ws_finalize(ctx);
-        ngx_http_run_posted_requests(c);
+    if (!ngx_http_ws_head_pending(t) && ngx_http_ws_detach(t) == NGX_OK) {
         return;
     }
-
-    ctx->shutdown = 1;
-    c->idle = 0;
-
-    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: closing on worker shutdown");
-
-    ngx_http_ws_closing(ctx, NGX_HTTP_WS_BY_PROXY, WS_CLOSE_GOING_AWAY);
-    ngx_http_ws_inject_close(ctx, NGX_HTTP_WS_CLIENT, WS_CLOSE_GOING_AWAY);
-    ngx_http_ws_inject_close(ctx, NGX_HTTP_WS_UPSTREAM, WS_CLOSE_GOING_AWAY);
-
-    ngx_http_ws_process(ctx);
 
     ngx_http_run_posted_requests(c);
 }
 
 
-static void
-ngx_http_ws_client_handler(ngx_http_request_t *r)
+void
+ngx_http_ws_event_handler(ngx_event_t *ev)
 {
-    ngx_http_ws_ctx_t  *ctx;
+    ngx_connection_t      *c;
+    ngx_http_ws_tunnel_t  *t;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    /* a detached tunnel: both connections' data is the tunnel */
 
-    ngx_http_ws_process(ctx);
+    c = ev->data;
+    t = c->data;
+
+    ngx_http_ws_run(t, ev);
+
+    if (t->finalized) {
+        ngx_http_ws_finish(t);
+    }
 }
 
 
 static void
-ngx_http_ws_upstream_handler(ngx_http_request_t *r, ngx_http_upstream_t *u)
+ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev)
 {
-    ngx_http_ws_ctx_t  *ctx;
+    ngx_connection_t  *c;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    c = t->connection;
 
-    ngx_http_ws_process(ctx);
+    if (ev != c->read || !c->close) {
+        ngx_http_ws_process(t);
+        return;
+    }
+
+    c->close = 0;
+
+    if (t->shutdown) {
+        /* worker_shutdown_timeout expired */
+        ngx_http_ws_finalize(t);
+        return;
+    }
+
+    t->shutdown = 1;
+    c->idle = 0;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: closing on worker shutdown");
+
+    ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, WS_CLOSE_GOING_AWAY);
+    ngx_http_ws_inject_close(t, NGX_HTTP_WS_CLIENT, WS_CLOSE_GOING_AWAY);
+    ngx_http_ws_inject_close(t, NGX_HTTP_WS_UPSTREAM, WS_CLOSE_GOING_AWAY);
+
+    ngx_http_ws_process(t);
+}
+
+
+static void
+ngx_http_ws_finish(ngx_http_ws_tunnel_t *t)
+{
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_upstream_t  *u;
+
+    if (!t->attached) {
+        /* frees the tunnel */
+        ngx_http_ws_close(t);
+        return;
+    }
+
+    r = t->request;
+    c = t->connection;
+    u = r->upstream;
+
+    c->read->handler = t->request_handler;
+    c->write->handler = t->request_handler;
+
+    if (u->peer.connection) {
+        u->peer.connection->read->handler = t->upstream_handler;
+        u->peer.connection->write->handler = t->upstream_handler;
+        u->peer.connection->read->timedout = 0;
+    }
+
+    if (!t->side[NGX_HTTP_WS_CLIENT].dead) {
+        /* the client may still send its close reply: do not reset it */
+        r->lingering_close = 1;
+    }
+
+    /*
+     * The end goes the way of any non-buffered response that is complete:
+     * with nothing left to send and u->length == 0, nginx's handler
+     * finalizes the upstream request (frees the peer, closes the backend
+     * connection) and then the client's request, which writes the access
+     * log line and frees the tunnel (ngx_http_ws_cleanup()).
+     */
+
+    u->length = 0;
+    u->read_event_handler = t->upstream_done;
+
+    t->upstream_done(r, u);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_uint_t
+ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t)
+{
+    /* the 101 response header is not all written yet */
+
+    return t->request
+           && (t->request->out
+               || (t->connection->buffered & NGX_LOWLEVEL_BUFFERED));
 }
 
 
 static void
 ngx_http_ws_close_timeout(ngx_event_t *ev)
 {
-    ngx_connection_t   *c;
-    ngx_http_ws_ctx_t  *ctx;
+    ngx_connection_t      *c;
+    ngx_http_ws_tunnel_t  *t;
 
-    ctx = ev->data;
-    c = ctx->request->connection;
+    t = ev->data;
+    c = t->connection;
+
+    if (t->request) {
+        ngx_http_set_log_request(c->log, t->request);
+    }
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: close handshake timed out");
 
-    ngx_http_ws_finalize(ctx);
-
-    ngx_http_run_posted_requests(c);
+    ngx_http_ws_finalize(t);
+    ngx_http_ws_finish(t);
 }
 
 
 static void
-ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
+ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
 {
     ngx_int_t                 rc;
     ngx_uint_t                i;
     ngx_event_t              *wev;
-    ngx_http_request_t       *r;
     ngx_http_ws_dir_t        *d;
-    ngx_http_ws_loc_conf_t   *wlcf;
 
-    r = ctx->request;
-
-    if (ctx->finalized || ctx->processing) {
+    if (t->finalized || t->processing) {
         return;
     }
 
-    ctx->processing = 1;
-
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
+    t->processing = 1;
 
     /* send timeouts */
 
     for (i = 0; i < 2; i++) {
-        d = &ctx->dir[i];
+        d = &t->dir[i];
         wev = d->dst->write;
 
         if (wev->timedout) {
             wev->timedout = 0;
-            ngx_http_ws_side_gone(ctx, 1 - i, 1);
+            ngx_http_ws_side_gone(t, 1 - i, 1);
         }
 
         if (d->src->read->timedout) {
@@ -342,11 +442,11 @@ ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
 
     /* the 101 response header may still wait in r->out */
 
-    if (r->out && !ctx->side[NGX_HTTP_WS_CLIENT].dead) {
-        rc = ngx_http_write_filter(r, NULL);
+    if (ngx_http_ws_head_pending(t) && !t->side[NGX_HTTP_WS_CLIENT].dead) {
+        rc = ngx_http_write_filter(t->request, NULL);
 
         if (rc == NGX_ERROR) {
-            ngx_http_ws_side_gone(ctx, NGX_HTTP_WS_CLIENT, 0);
+            ngx_http_ws_side_gone(t, NGX_HTTP_WS_CLIENT, 0);
         }
     }
 
@@ -357,23 +457,23 @@ ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
      */
 
     do {
-        ctx->again = 0;
+        t->again = 0;
 
-        ngx_http_ws_relay(ctx, 0);
-        ngx_http_ws_relay(ctx, 1);
+        ngx_http_ws_relay(t, 0);
+        ngx_http_ws_relay(t, 1);
 
-    } while (ctx->again && !ctx->finalized);
+    } while (t->again && !t->finalized);
 
-    ctx->processing = 0;
+    t->processing = 0;
 
     /* events and send timers */
 
     for (i = 0; i < 2; i++) {
-        d = &ctx->dir[i];
+        d = &t->dir[i];
 
-        if (!ctx->side[i].dead) {
+        if (!t->side[i].dead) {
             if (ngx_handle_read_event(d->src->read, 0) != NGX_OK) {
-                ngx_http_ws_side_gone(ctx, i, 0);
+                ngx_http_ws_side_gone(t, i, 0);
                 continue;
             }
 
@@ -382,24 +482,24 @@ ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
             }
         }
 
-        if (ctx->side[1 - i].dead) {
+        if (t->side[1 - i].dead) {
             continue;
         }
 
         wev = d->dst->write;
 
         if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-            ngx_http_ws_side_gone(ctx, 1 - i, 0);
+            ngx_http_ws_side_gone(t, 1 - i, 0);
             continue;
         }
 
         if (!wev->ready
             && (d->buf.pos < d->buf.fwd
                 || d->inject_len > d->inject_sent
-                || (i == 1 && r->out)))
+                || (i == 1 && ngx_http_ws_head_pending(t))))
         {
             if (!wev->timer_set) {
-                ngx_add_timer(wev, wlcf->send_timeout);
+                ngx_add_timer(wev, t->conf->send_timeout);
             }
 
         } else if (wev->timer_set) {
@@ -407,14 +507,14 @@ ngx_http_ws_process(ngx_http_ws_ctx_t *ctx)
         }
     }
 
-    if (ngx_http_ws_done(ctx)) {
-        ngx_http_ws_finalize(ctx);
+    if (ngx_http_ws_done(t)) {
+        ngx_http_ws_finalize(t);
     }
 }
 
 
 static void
-ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
+ngx_http_ws_relay(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 {
     ssize_t                  n;
     ngx_int_t                rc;
@@ -423,9 +523,8 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
     ws_parser_t             *p;
     ngx_connection_t        *src, *dst;
     ngx_http_ws_dir_t       *d;
-    ngx_http_ws_loc_conf_t  *wlcf;
 
-    d = &ctx->dir[i];
+    d = &t->dir[i];
     b = &d->buf;
     p = &d->parser;
     src = d->src;
@@ -435,7 +534,7 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
     if (d->mem && b->scan < b->last && p->state != WS_ST_DISCARD) {
         /* bytes that came with the handshake, or held back */
         rc = ws_scan(p, b);
-        ngx_http_ws_scanned(ctx, i, rc);
+        ngx_http_ws_scanned(t, i, rc);
     }
 
     do {
@@ -443,8 +542,8 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
 
         /* write what is cleared, then a frame of the proxy's own */
 
-        while (!ctx->side[dst_side].dead && dst->write->ready
-               && !(i == 1 && ctx->request->out))
+        while (!t->side[dst_side].dead && dst->write->ready
+               && !(i == 1 && ngx_http_ws_head_pending(t)))
         {
             if (d->mem && b->pos < b->fwd) {
                 n = dst->send(dst, b->pos, b->fwd - b->pos);
@@ -459,7 +558,7 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
                     {
                         /* room may be made, a fragment or a drop follow */
                         rc = ws_scan(p, b);
-                        ngx_http_ws_scanned(ctx, i, rc);
+                        ngx_http_ws_scanned(t, i, rc);
                     }
 
                     continue;
@@ -478,7 +577,7 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
 
                     if (d->inject_sent == d->inject_len) {
                         d->inject_frames++;
-                        ctx->side[dst_side].close_sent = 1;
+                        t->side[dst_side].close_sent = 1;
                     }
 
                     continue;
@@ -489,14 +588,14 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
             }
 
             if (n == NGX_ERROR) {
-                ngx_http_ws_side_gone(ctx, dst_side, 0);
+                ngx_http_ws_side_gone(t, dst_side, 0);
             }
 
             break;
         }
 
         if (d->close_fwd && b->pos == b->fwd) {
-            ctx->side[dst_side].close_sent = 1;
+            t->side[dst_side].close_sent = 1;
         }
 
         if (d->mem && ws_buf_empty(b)) {
@@ -505,16 +604,15 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
 
         /* read, unless the destination has not taken enough yet */
 
-        if (ctx->side[i].dead || !src->read->ready) {
+        if (t->side[i].dead || !src->read->ready) {
             continue;
         }
 
         if (d->mem == NULL) {
-            wlcf = ngx_http_get_module_loc_conf(ctx->request,
-                                                ngx_http_ws_module);
-
-            if (ngx_http_ws_alloc(d, wlcf->buffer_size, src->log) != NGX_OK) {
-                ngx_http_ws_side_gone(ctx, i, 0);
+            if (ngx_http_ws_alloc(d, t->conf->buffer_size, src->log)
+                != NGX_OK)
+            {
+                ngx_http_ws_side_gone(t, i, 0);
                 break;
             }
         }
@@ -534,7 +632,7 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            ngx_http_ws_side_gone(ctx, i, 0);
+            ngx_http_ws_side_gone(t, i, 0);
             break;
         }
 
@@ -543,14 +641,14 @@ ngx_http_ws_relay(ngx_http_ws_ctx_t *ctx, ngx_uint_t i)
         progress = 1;
 
         rc = ws_scan(p, b);
-        ngx_http_ws_scanned(ctx, i, rc);
+        ngx_http_ws_scanned(t, i, rc);
 
-    } while (progress && !ctx->finalized);
+    } while (progress && !t->finalized);
 }
 
 
 static void
-ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i, ngx_int_t rc)
+ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
 {
     ngx_uint_t          src_side, dst_side, level;
     ngx_http_ws_dir_t  *d;
@@ -559,9 +657,9 @@ ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i, ngx_int_t rc)
         return;
     }
 
-    ctx->again = 1;
+    t->again = 1;
 
-    d = &ctx->dir[i];
+    d = &t->dir[i];
     src_side = i;
     dst_side = 1 - i;
 
@@ -569,14 +667,14 @@ ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i, ngx_int_t rc)
 
         /* a valid close frame from src */
 
-        ctx->side[src_side].close_recv = 1;
+        t->side[src_side].close_recv = 1;
 
         if (!d->parser.drop) {
             d->close_fwd = 1;
-            ctx->side[dst_side].close_queued = 1;
+            t->side[dst_side].close_queued = 1;
         }
 
-        ngx_http_ws_closing(ctx, src_side == NGX_HTTP_WS_CLIENT
+        ngx_http_ws_closing(t, src_side == NGX_HTTP_WS_CLIENT
                                  ? NGX_HTTP_WS_BY_CLIENT
                                  : NGX_HTTP_WS_BY_UPSTREAM,
                             d->parser.close_code);
@@ -587,43 +685,43 @@ ngx_http_ws_scanned(ngx_http_ws_ctx_t *ctx, ngx_uint_t i, ngx_int_t rc)
         return;
     }
 
-    if (ctx->side[src_side].offended || ctx->side[src_side].close_recv) {
+    if (t->side[src_side].offended || t->side[src_side].close_recv) {
 
         if (d->parser.state == WS_ST_DISCARD) {
             /* a second violation: its close reply cannot be seen */
-            ctx->side[src_side].close_recv = 1;
+            t->side[src_side].close_recv = 1;
         }
 
         return;
     }
 
-    ctx->side[src_side].offended = 1;
+    t->side[src_side].offended = 1;
 
     if (d->parser.state == WS_ST_DISCARD) {
         /* the stream cannot be followed further: no reply is awaited */
-        ctx->side[src_side].close_recv = 1;
+        t->side[src_side].close_recv = 1;
     }
 
     level = (src_side == NGX_HTTP_WS_CLIENT) ? NGX_LOG_INFO : NGX_LOG_ERR;
 
-    ngx_log_error(level, ctx->request->connection->log, 0,
+    ngx_log_error(level, t->connection->log, 0,
                   "ws: %s sent invalid frame: %s, closing with %ui",
                   ngx_http_ws_side_name[src_side], d->parser.error,
                   (ngx_uint_t) d->parser.error_code);
 
     /* the offender's close reply is still awaited */
 
-    ngx_http_ws_closing(ctx, NGX_HTTP_WS_BY_PROXY, d->parser.error_code);
+    ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, d->parser.error_code);
 
-    ngx_http_ws_inject_close(ctx, src_side, d->parser.error_code);
-    ngx_http_ws_inject_close(ctx, dst_side,
+    ngx_http_ws_inject_close(t, src_side, d->parser.error_code);
+    ngx_http_ws_inject_close(t, dst_side,
                              src_side == NGX_HTTP_WS_CLIENT
                              ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR);
 }
 
 
 static void
-ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
+ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t timedout)
 {
     ngx_uint_t           other, level;
@@ -631,7 +729,7 @@ ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
     ngx_http_ws_dir_t   *to;
     ngx_http_ws_side_t  *s;
 
-    s = &ctx->side[side];
+    s = &t->side[side];
 
     if (s->dead) {
         return;
@@ -639,8 +737,8 @@ ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
 
     s->dead = 1;
     other = 1 - side;
-    ctx->again = 1;
-    c = ctx->request->connection;
+    t->again = 1;
+    c = t->connection;
     level = (side == NGX_HTTP_WS_CLIENT) ? NGX_LOG_INFO : NGX_LOG_ERR;
 
     if (timedout) {
@@ -656,7 +754,7 @@ ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
 
     if (!s->close_recv) {
         s->close_recv = 1;
-        ngx_http_ws_closing(ctx, timedout ? NGX_HTTP_WS_BY_PROXY
+        ngx_http_ws_closing(t, timedout ? NGX_HTTP_WS_BY_PROXY
                                  : side == NGX_HTTP_WS_CLIENT
                                    ? NGX_HTTP_WS_BY_CLIENT
                                    : NGX_HTTP_WS_BY_UPSTREAM,
@@ -669,7 +767,7 @@ ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
 
     /* nothing more goes to the side that is gone */
 
-    to = ngx_http_ws_dir_to(ctx, side);
+    to = ngx_http_ws_dir_to(t, side);
 
     ws_discard_output(&to->parser, &to->buf);
 
@@ -678,14 +776,14 @@ ngx_http_ws_side_gone(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
 
     /* the other side learns that its peer went away */
 
-    ngx_http_ws_inject_close(ctx, other,
+    ngx_http_ws_inject_close(t, other,
                              side == NGX_HTTP_WS_CLIENT
                              ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR);
 }
 
 
 static void
-ngx_http_ws_inject_close(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
+ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t code)
 {
     uint32_t             key;
@@ -693,16 +791,16 @@ ngx_http_ws_inject_close(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
     ngx_http_ws_dir_t   *d;
     ngx_http_ws_side_t  *s;
 
-    s = &ctx->side[side];
+    s = &t->side[side];
 
     if (s->dead || s->close_queued) {
         return;
     }
 
     s->close_queued = 1;
-    ctx->again = 1;
+    t->again = 1;
 
-    d = ngx_http_ws_dir_to(ctx, side);
+    d = ngx_http_ws_dir_to(t, side);
 
     if (side == NGX_HTTP_WS_UPSTREAM) {
         /* a client's frame: masked with an unpredictable key */
@@ -722,10 +820,10 @@ ngx_http_ws_inject_close(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
 
     if (d->mem) {
         rc = ws_scan(&d->parser, &d->buf);
-        ngx_http_ws_scanned(ctx, 1 - side, rc);
+        ngx_http_ws_scanned(t, 1 - side, rc);
     }
 
-    if (d->parser.mid_frame && ctx->side[1 - side].dead) {
+    if (d->parser.mid_frame && t->side[1 - side].dead) {
 
         /*
          * The frame being forwarded can never be completed: a close
@@ -736,44 +834,40 @@ ngx_http_ws_inject_close(ngx_http_ws_ctx_t *ctx, ngx_uint_t side,
         s->dead = 1;
 
         if (side == NGX_HTTP_WS_CLIENT) {
-            ctx->request->connection->error = 1;
+            t->connection->error = 1;
         }
     }
 }
 
 
 static void
-ngx_http_ws_closing(ngx_http_ws_ctx_t *ctx, ngx_uint_t by, ngx_uint_t code)
+ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by, ngx_uint_t code)
 {
-    ngx_http_ws_loc_conf_t  *wlcf;
-
-    if (ctx->initiator != NGX_HTTP_WS_BY_NONE) {
+    if (t->initiator != NGX_HTTP_WS_BY_NONE) {
         return;
     }
 
-    ctx->initiator = by;
-    ctx->close_code = code;
+    t->initiator = by;
+    t->close_code = code;
 
-    wlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_ws_module);
-
-    ngx_add_timer(&ctx->close_timer, wlcf->close_timeout);
+    ngx_add_timer(&t->close_timer, t->conf->close_timeout);
 }
 
 
 static ngx_int_t
-ngx_http_ws_done(ngx_http_ws_ctx_t *ctx)
+ngx_http_ws_done(ngx_http_ws_tunnel_t *t)
 {
     ngx_uint_t           i;
     ngx_http_ws_side_t  *s;
 
     /* each side is gone, or has sent and been sent a close */
 
-    if (ctx->finalized) {
+    if (t->finalized) {
         return 0;
     }
 
     for (i = 0; i < 2; i++) {
-        s = &ctx->side[i];
+        s = &t->side[i];
 
         if (!s->dead && !(s->close_recv && s->close_sent)) {
             return 0;
@@ -785,63 +879,39 @@ ngx_http_ws_done(ngx_http_ws_ctx_t *ctx)
 
 
 static void
-ngx_http_ws_finalize(ngx_http_ws_ctx_t *ctx)
+ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
 {
-    ngx_time_t           *tp;
-    ngx_connection_t     *c;
-    ngx_http_request_t   *r;
-    ngx_http_upstream_t  *u;
+    ngx_time_t        *tp;
+    ngx_connection_t  *c;
 
-    if (ctx->finalized) {
+    /* the relay is over; ngx_http_ws_finish() closes the connections */
+
+    if (t->finalized) {
         return;
     }
 
-    ctx->finalized = 1;
+    t->finalized = 1;
 
-    r = ctx->request;
-    c = r->connection;
+    c = t->connection;
 
     tp = ngx_timeofday();
-    ctx->duration = (ngx_msec_int_t) ((tp->sec - ctx->start_sec) * 1000
-                                      + (tp->msec - ctx->start_msec));
+    t->duration = (ngx_msec_int_t) ((tp->sec - t->start_sec) * 1000
+                                    + (tp->msec - t->start_msec));
 
-    if (ctx->close_timer.timer_set) {
-        ngx_del_timer(&ctx->close_timer);
+    if (t->close_timer.timer_set) {
+        ngx_del_timer(&t->close_timer);
     }
 
-    ngx_http_ws_free(&ctx->dir[0]);
-    ngx_http_ws_free(&ctx->dir[1]);
+    ngx_http_ws_free(&t->dir[0]);
+    ngx_http_ws_free(&t->dir[1]);
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
 
-    if (!ctx->side[NGX_HTTP_WS_CLIENT].dead) {
-        /* the client may still send its close reply: do not reset it */
-        r->lingering_close = 1;
-    }
-
     c->idle = 0;
-    c->read->handler = ctx->client_read_handler;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws relay done");
-
-    /*
-     * The end goes the way of any non-buffered response that is complete:
-     * with nothing left to send and u->length == 0, nginx's handler
-     * finalizes the upstream request (frees the peer, closes the backend
-     * connection) and then the client's request.
-     */
-
-    u = r->upstream;
-    u->length = 0;
-    u->read_event_handler = ctx->upstream_done;
-
-    if (u->peer.connection) {
-        u->peer.connection->read->timedout = 0;
-    }
-
-    ctx->upstream_done(r, u);
 }
 
 
@@ -914,15 +984,36 @@ ngx_http_ws_free(ngx_http_ws_dir_t *d)
 }
 
 
+void
+ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t)
+{
+    if (t->close_timer.timer_set) {
+        ngx_del_timer(&t->close_timer);
+    }
+
+    ngx_http_ws_free(&t->dir[0]);
+    ngx_http_ws_free(&t->dir[1]);
+
+    ngx_free(t);
+}
+
+
 static void
 ngx_http_ws_cleanup(void *data)
 {
     ngx_http_ws_ctx_t  *ctx = data;
 
-    if (ctx->close_timer.timer_set) {
-        ngx_del_timer(&ctx->close_timer);
+    ngx_http_ws_tunnel_t  *t;
+
+    /* the request ends while the tunnel is attached to it */
+
+    t = ctx->tunnel;
+
+    if (t == NULL) {
+        return;
     }
 
-    ngx_http_ws_free(&ctx->dir[0]);
-    ngx_http_ws_free(&ctx->dir[1]);
+    ctx->tunnel = NULL;
+
+    ngx_http_ws_tunnel_free(t);
 }
