@@ -1167,12 +1167,14 @@ ngx_http_ws_log_error(ngx_log_t *log, u_char *buf, size_t len)
     lctx = log->data;
     c = lctx->connection;
 
-    p = ngx_snprintf(buf, len, ", client: %V", &c->addr_text);
-    len -= p - buf;
-    buf = p;
-
     t = c->data;
     snap = t ? t->snap : NULL;
+
+    p = ngx_snprintf(buf, len, ", client: %V",
+                     (snap && snap->sockaddr) ? &snap->addr_text
+                                              : &c->addr_text);
+    len -= p - buf;
+    buf = p;
 
     if (snap == NULL) {
         return ngx_snprintf(buf, len, ", server: %V",
