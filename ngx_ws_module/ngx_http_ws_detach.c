@@ -363,7 +363,9 @@ ngx_http_ws_write_snap(ngx_http_ws_writer_t *w, ngx_http_ws_snap_t *snap,
             }
 #endif
 
-            p = ngx_cpymem(p, u->uri.data, u->uri.len);
+            if (u->uri.len) {
+                p = ngx_cpymem(p, u->uri.data, u->uri.len);
+            }
 
             snap->upstream.data = start;
             snap->upstream.len = p - start;
@@ -435,7 +437,7 @@ ngx_http_ws_put(ngx_http_ws_writer_t *w, void *data, size_t len)
 
     p = w->pos;
 
-    if (data) {
+    if (data && len) {
         ngx_memcpy(p, data, len);
     }
 
@@ -512,9 +514,16 @@ ngx_http_ws_put_list(ngx_http_ws_writer_t *w, u_char **dst, ngx_list_t *list)
         (void) ngx_http_ws_put(w, len, sizeof(len));
 
         if (w->pos) {
-            w->pos = ngx_cpymem(w->pos, h[i].key.data, len[0]);
+            if (len[0]) {
+                w->pos = ngx_cpymem(w->pos, h[i].key.data, len[0]);
+            }
+
             *w->pos++ = '\0';
-            w->pos = ngx_cpymem(w->pos, h[i].value.data, len[1]);
+
+            if (len[1]) {
+                w->pos = ngx_cpymem(w->pos, h[i].value.data, len[1]);
+            }
+
             *w->pos++ = '\0';
         }
 
