@@ -1098,7 +1098,8 @@ ngx_http_ws_lingering_handler(ngx_event_t *rev)
     c = rev->data;
     t = c->data;
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws lingering close handler");
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ws lingering close handler");
 
     if (rev->timedout || c->close) {
         ngx_http_ws_close_client(c);
@@ -1158,11 +1159,11 @@ ngx_http_ws_close_client(ngx_connection_t *c)
 static u_char *
 ngx_http_ws_log_error(ngx_log_t *log, u_char *buf, size_t len)
 {
-    u_char                *p;
-    ngx_connection_t      *c;
-    ngx_http_log_ctx_t    *lctx;
-    ngx_http_ws_snap_t    *snap;
-    ngx_http_ws_tunnel_t  *t;
+    u_char                    *p;
+    ngx_connection_t          *c;
+    ngx_http_log_ctx_t        *lctx;
+    ngx_http_ws_snap_t        *snap;
+    ngx_http_ws_tunnel_t      *t;
     ngx_http_core_srv_conf_t  *cscf;
 
     /* the context nginx gives a request's lines, from the snapshot */

@@ -13,6 +13,17 @@
 
 #define ngx_http_ws_dir_to(t, side)    (&(t)->dir[1 - (side)])
 
+/*
+ * With edge-triggered events (epoll, kqueue) ngx_handle_read_event() and
+ * ngx_handle_write_event() only act on an event that is neither active
+ * nor ready: the relay calls them only then, twice per direction and
+ * event otherwise.
+ */
+
+#define ngx_http_ws_event_idle(ev)                                           \
+    (!(ngx_event_flags & NGX_USE_CLEAR_EVENT)                                \
+     || (!(ev)->active && !(ev)->ready))
+
 
 static void ngx_http_ws_attached_handler(ngx_event_t *ev);
 static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
@@ -472,7 +483,9 @@ ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
         d = &t->dir[i];
 
         if (!t->side[i].dead) {
-            if (ngx_handle_read_event(d->src->read, 0) != NGX_OK) {
+            if (ngx_http_ws_event_idle(d->src->read)
+                && ngx_handle_read_event(d->src->read, 0) != NGX_OK)
+            {
                 ngx_http_ws_side_gone(t, i, 0);
                 continue;
             }
@@ -488,7 +501,9 @@ ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
 
         wev = d->dst->write;
 
-        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        if (ngx_http_ws_event_idle(wev)
+            && ngx_handle_write_event(wev, 0) != NGX_OK)
+        {
             ngx_http_ws_side_gone(t, 1 - i, 0);
             continue;
         }
@@ -525,11 +540,21 @@ ngx_http_ws_relay(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
     ngx_http_ws_dir_t       *d;
 
     d = &t->dir[i];
+    dst_side = 1 - i;
+
+    if (d->mem == NULL
+        && d->inject_len == d->inject_sent
+        && (t->side[i].dead || !d->src->read->ready)
+        && !(d->close_fwd && !t->side[dst_side].close_sent))
+    {
+        /* nothing held, nothing to inject, nothing to read */
+        return;
+    }
+
     b = &d->buf;
     p = &d->parser;
     src = d->src;
     dst = d->dst;
-    dst_side = 1 - i;
 
     if (d->mem && b->scan < b->last && p->state != WS_ST_DISCARD) {
         /* bytes that came with the handshake, or held back */

@@ -41,7 +41,20 @@ my $tls13 = $t->start_peer(name => 'tls13', cmd => [python_bin(), $peer,
     'PORT', '--cert', "$dir/server.crt", '--key', "$dir/server.key",
     '--min-tls', '1.3']);
 
-$t->run(server => <<"SERVER");
+my $sp = free_port();
+
+$t->run(servers => <<"SERVERS", server => <<"SERVER");
+    server {
+        listen 127.0.0.1:$sp ssl;
+        server_name localhost;
+        ssl_certificate $dir/server.crt;
+        ssl_certificate_key $dir/server.key;
+
+        location /tls-client/ {
+            ws_pass wss://127.0.0.1:$tls;
+        }
+    }
+SERVERS
         location /plain/ {
             ws_pass wss://127.0.0.1:$tls;
         }
@@ -140,6 +153,24 @@ $t->log_ok('error', qr/upstream SSL certificate verify error/,
 fails_ok('/tls12/', 'TLSv1.2 only against a TLSv1.3 server');
 echo_ok('/tls13/', 'TLSv1.3 allowed');
 fails_ok('/plainhttp/', 'plain http to a TLS server');
+
+# a TLS client: the WebSocket is detached from its request over TLS, closed
+# with TLS shutdown and a lingering close, and logged
+{
+    $t->mark;
+    my ($rc, $out) = run_cmd(timeout => 120, cmd => [python_bin(),
+        peer_path('py_client.py'), '--cafile', "$dir/server.crt",
+        "wss://localhost:$sp/tls-client/", 10, 70000]);
+    is($rc, 0, 'TLS client: exited with 0') or diag($out);
+    my @bad = grep { /^not ok/ } split /\n/, $out;
+    is("@bad", '', 'TLS client: every check passed');
+    like($out, qr/^ok - close 1000 bye/m, 'TLS client: closed with 1000');
+    like($out, qr/^done$/m, 'TLS client: finished');
+    my $e = $t->access_entry('/tls-client/');
+    ok($e, 'TLS client: access log line');
+    is($e && $e->{code}, 1000, 'TLS client: logged close code');
+    is($e && $e->{initiator}, 'client', 'TLS client: logged initiator');
+}
 
 $t->stop;
 done_testing;

@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 # WebSocket client (python3-websockets) for the integration tests.
 #
-#   py_client.py URL SIZE...
+#   py_client.py [--cafile FILE] URL SIZE...
 #
+# A wss:// URL is verified against FILE (the test's own certificate).
 # For every size sends a text and a binary message of that many bytes,
 # expects the same message back, then sends a fragmented text message,
 # a ping, and closes with 1000 "bye".  Prints one TAP-like line per check
 # ("ok - ..." or "not ok - ...") and "done" at the end.
 
 import asyncio
+import ssl
 import sys
 
 import websockets
@@ -43,9 +45,12 @@ def report(ok, what):
     print('%s - %s' % ('ok' if ok else 'not ok', what), flush=True)
 
 
-async def run(url, sizes):
+async def run(url, sizes, cafile):
+    ctx = None
+    if cafile:
+        ctx = ssl.create_default_context(cafile=cafile)
     async with websockets.connect(url, max_size=None, ping_interval=None,
-                                  max_queue=None) as ws:
+                                  max_queue=None, ssl=ctx) as ws:
         report(ws.response_headers.get('Sec-WebSocket-Extensions') is None,
                'no extension negotiated')
         for i, n in enumerate(sizes):
@@ -83,9 +88,14 @@ async def run(url, sizes):
 
 
 def main():
-    url = sys.argv[1]
-    sizes = [int(x) for x in sys.argv[2:]]
-    asyncio.run(run(url, sizes))
+    args = sys.argv[1:]
+    cafile = None
+    if args[0] == '--cafile':
+        cafile = args[1]
+        args = args[2:]
+    url = args[0]
+    sizes = [int(x) for x in args[1:]]
+    asyncio.run(run(url, sizes, cafile))
 
 
 if __name__ == '__main__':
