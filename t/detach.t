@@ -2,8 +2,9 @@
 # written (docs/design.md, "Memory"): the access log line is then written
 # from a snapshot, with every kind of variable; the balancer still counts
 # the connection until it ends (max_conns); error log lines keep the
-# request's context; stub_status counts it as writing; a balancer that
-# keeps state in the request (keepalive) keeps the request attached.
+# request's context; stub_status counts it as writing; subrequests
+# (auth_request, mirror) delay it; a balancer that keeps state in the
+# request (keepalive) keeps the request attached.
 
 use strict;
 use warnings;
@@ -61,6 +62,23 @@ HTTP
 
         location = /status {
             stub_status;
+        }
+
+        location /sub/ {
+            auth_request /auth;
+            mirror /mirror;
+            error_log $dir/debug.log debug;
+            ws_pass http://127.0.0.1:$bp;
+        }
+
+        location = /auth {
+            internal;
+            return 204;
+        }
+
+        location = /mirror {
+            internal;
+            return 204;
         }
 SERVER
 
@@ -230,6 +248,27 @@ sub status_page {
     }
     like($st, qr/Reading: 0 Writing: 1 Waiting: 0/,
         'stub_status: counted no more after its end');
+}
+
+# subrequests (auth_request before, mirror beside the upgrade): the request
+# is freed once no subrequest refers to it
+{
+    my $p = $t->ws_pair($l, path => '/sub/m');
+    my ($c, $b) = @$p{qw(client backend)};
+    for my $i (1 .. 3) {
+        my $m = cframe(OP_BINARY, "sub $i");
+        send_all($c, $m);
+        frame_ok(read_frame($b), $m, "subrequests: frame $i to the backend");
+        my $r = sframe(OP_BINARY, "reply $i");
+        send_all($b, $r);
+        frame_ok(read_frame($c), $r, "subrequests: frame $i to the client");
+    }
+    close_both($p, 'subrequests');
+    my $e = $t->access_entry('/sub/m');
+    ok($e, 'subrequests: access log line');
+    is($e && $e->{code}, 1000, 'subrequests: close code');
+    is($e && $e->{frames_in}, 4, 'subrequests: frames in');
+    is($e && $e->{frames_out}, 4, 'subrequests: frames out');
 }
 
 # keepalive keeps its state in the request: the request stays attached
