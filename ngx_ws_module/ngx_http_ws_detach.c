@@ -74,8 +74,7 @@ typedef struct {
 #define NGX_HTTP_WS_VAR_NOT_FOUND  0x80000000
 
 
-static ngx_http_ws_snap_t *ngx_http_ws_snapshot(ngx_http_request_t *r,
-    ngx_http_ws_tunnel_t *t);
+static ngx_http_ws_snap_t *ngx_http_ws_snapshot(ngx_http_request_t *r);
 static void ngx_http_ws_write_snap(ngx_http_ws_writer_t *w,
     ngx_http_ws_snap_t *snap, ngx_http_request_t *r);
 static u_char *ngx_http_ws_put(ngx_http_ws_writer_t *w, void *data,
@@ -110,7 +109,7 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     ngx_http_upstream_t    *u;
     ngx_http_connection_t  *hc;
 
-    if (!t->attached || t->stay) {
+    if (t->request == NULL || t->stay) {
         return NGX_DECLINED;
     }
 
@@ -149,7 +148,7 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
         deferred = 1;
     }
 
-    t->snap = ngx_http_ws_snapshot(r, t);
+    t->snap = ngx_http_ws_snapshot(r);
 
     if (t->snap == NULL) {
         t->stay = 1;
@@ -206,7 +205,6 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     ctx->tunnel = NULL;
 
     t->request = NULL;
-    t->attached = 0;
 
     hc = r->http_connection;
 
@@ -225,16 +223,12 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
 
     c->log->action = "proxying websocket";
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "ws: request detached, snapshot of %uz bytes",
-                   t->snap_size);
-
     return NGX_OK;
 }
 
 
 static ngx_http_ws_snap_t *
-ngx_http_ws_snapshot(ngx_http_request_t *r, ngx_http_ws_tunnel_t *t)
+ngx_http_ws_snapshot(ngx_http_request_t *r)
 {
     u_char                *p;
     ngx_http_ws_snap_t    *snap;
@@ -258,7 +252,9 @@ ngx_http_ws_snapshot(ngx_http_request_t *r, ngx_http_ws_tunnel_t *t)
 
     ngx_http_ws_write_snap(&w, snap, r);
 
-    t->snap_size = sizeof(ngx_http_ws_snap_t) + w.size;
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ws: request detached, snapshot of %uz bytes",
+                   sizeof(ngx_http_ws_snap_t) + w.size);
 
     return snap;
 }
@@ -909,7 +905,6 @@ ngx_http_ws_log_rebuild(ngx_http_ws_tunnel_t *t)
 
     ctx->request = r;
     ctx->tunnel = t;
-    ctx->upgraded = 1;
 
     ngx_http_set_ctx(r, ctx, ngx_http_ws_module);
 

@@ -120,7 +120,6 @@ typedef struct {
 
     /* a detached tunnel */
     ngx_http_ws_snap_t          *snap;
-    size_t                       snap_size;
     ngx_http_core_loc_conf_t    *clcf;
     ngx_event_free_peer_pt       peer_free;    /* the balancer's, deferred */
     ngx_http_upstream_rr_peer_data_t  rrp;
@@ -140,7 +139,6 @@ typedef struct {
     unsigned                     processing:1;
     unsigned                     shutdown:1;
     unsigned                     again:1;
-    unsigned                     attached:1;   /* to its request */
     unsigned                     stay:1;       /* the request must stay */
     unsigned                     stat_writing:1;
 } ngx_http_ws_tunnel_t;
@@ -159,8 +157,6 @@ typedef struct {
 
     /* after the upgrade; NULL again once the request is detached */
     ngx_http_ws_tunnel_t        *tunnel;
-
-    unsigned                     upgraded:1;
 } ngx_http_ws_ctx_t;
 
 

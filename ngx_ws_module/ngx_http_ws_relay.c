@@ -112,13 +112,11 @@ ngx_http_ws_relay_init(void *data)
     }
 
     ctx->tunnel = t;
-    ctx->upgraded = 1;
 
     t->request = r;
     t->connection = c;
     t->peer = pc;
     t->conf = wlcf;
-    t->attached = 1;
 
     r->keepalive = 0;
     c->log->action = "proxying websocket";
@@ -279,7 +277,7 @@ ngx_http_ws_attached_handler(ngx_event_t *ev)
 
     /*
      * Once the 101 is out, the request is freed, unless the balancer
-     * keeps state in it (t->attached stays set then).
+     * keeps state in it (t->stay is set then).
      */
 
     if (!ngx_http_ws_head_pending(t) && ngx_http_ws_detach(t) == NGX_OK) {
@@ -349,8 +347,8 @@ ngx_http_ws_finish(ngx_http_ws_tunnel_t *t)
     ngx_http_request_t   *r;
     ngx_http_upstream_t  *u;
 
-    if (!t->attached) {
-        /* frees the tunnel */
+    if (t->request == NULL) {
+        /* detached: frees the tunnel */
         ngx_http_ws_close(t);
         return;
     }
