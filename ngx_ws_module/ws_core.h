@@ -185,7 +185,8 @@ void ws_buf_reset(ws_buf_t *b);
  * checked for their structure only (reserved bits, opcode, masking,
  * control frame rules, length encoding, close frames), not for message
  * sequencing, sizes or UTF-8.  Otherwise all further input is discarded
- * (p->state is WS_ST_DISCARD).
+ * (p->state is WS_ST_DISCARD); so it is after an invalid close frame, the
+ * offender's close.
  */
 int ws_scan(ws_parser_t *p, ws_buf_t *b);
 

@@ -379,7 +379,9 @@ ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
      * whole offending frame has arrived and it is the first violation, the
      * stream is resynchronised after it: later frames are parsed and
      * dropped, so that the offender's close reply can still be seen.
-     * Otherwise all further input is discarded.
+     * Otherwise, and after an invalid close frame (the offender's close:
+     * nothing may follow it, RFC 6455 5.5.1), all further input is
+     * discarded.
      */
 
     if (p->failed) {
@@ -400,6 +402,11 @@ ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
         p->lax = 0;
 
         p->done = 0;
+    }
+
+    if (p->opcode == WS_OP_CLOSE) {
+        /* the offender's close, even an invalid one, ends its stream */
+        goto discard;
     }
 
     rest = p->len - p->done;
