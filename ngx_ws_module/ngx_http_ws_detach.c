@@ -13,6 +13,11 @@
 #include "ngx_http_ws_module.h"
 
 
+#if (NGX_HTTP_REALIP)
+extern ngx_module_t  ngx_http_realip_module;
+#endif
+
+
 struct ngx_http_ws_snap_s {
     ngx_http_connection_t       *http_connection;
     void                       **main_conf;
@@ -74,9 +79,17 @@ typedef struct {
 #define NGX_HTTP_WS_VAR_NOT_FOUND  0x80000000
 
 
+static const char *ngx_http_ws_detach_unsafe(ngx_http_request_t *r,
+    ngx_connection_t *c, ngx_connection_t *pc);
+#if (NGX_HTTP_SSL)
+static void ngx_http_ws_ssl_save_session(ngx_connection_t *pc);
+#endif
 static ngx_http_ws_snap_t *ngx_http_ws_snapshot(ngx_http_request_t *r);
 static void ngx_http_ws_write_snap(ngx_http_ws_writer_t *w,
     ngx_http_ws_snap_t *snap, ngx_http_request_t *r);
+#if (NGX_HTTP_REALIP)
+static void ngx_http_ws_realip_vars(ngx_http_request_t *r);
+#endif
 static u_char *ngx_http_ws_put(ngx_http_ws_writer_t *w, void *data,
     size_t len);
 static void ngx_http_ws_put_str(ngx_http_ws_writer_t *w, ngx_str_t *dst,
@@ -102,6 +115,7 @@ ngx_int_t
 ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
 {
     ngx_uint_t              deferred;
+    const char             *reason;
     ngx_connection_t       *c, *pc;
     ngx_http_log_ctx_t     *lctx;
     ngx_http_request_t     *r;
@@ -118,8 +132,19 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     pc = t->peer;
     u = r->upstream;
 
-    if (r != r->main || r->count != 1 || r->blocked || pc == NULL) {
+    if (r != r->main || r->count != 1 || r->blocked || r->postponed
+        || r->posted_requests || pc == NULL)
+    {
         /* a subrequest (mirror) still refers to it: later */
+        return NGX_DECLINED;
+    }
+
+    reason = ngx_http_ws_detach_unsafe(r, c, pc);
+
+    if (reason) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "ws: stays attached: %s", reason);
+        t->stay = 1;
         return NGX_DECLINED;
     }
 
@@ -160,6 +185,9 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
         t->rrp.tried = NULL;
         t->peer_free = u->peer.free;
         t->tries = u->peer.tries;
+#if (NGX_HTTP_SSL)
+        t->peer_save_session = u->peer.save_session;
+#endif
 
     } else if (u->peer.free && u->peer.sockaddr) {
         u->peer.free(&u->peer, u->peer.data, 0);
@@ -194,10 +222,16 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     c->data = t;
     pc->data = t;
 
-    c->read->handler = ngx_http_ws_event_handler;
-    c->write->handler = ngx_http_ws_event_handler;
-    pc->read->handler = ngx_http_ws_event_handler;
-    pc->write->handler = ngx_http_ws_event_handler;
+    ngx_http_ws_set_handlers(c, ngx_http_ws_event_handler);
+    ngx_http_ws_set_handlers(pc, ngx_http_ws_event_handler);
+
+#if (NGX_HTTP_SSL)
+    if (pc->ssl && pc->ssl->save_session) {
+        /* a session ticket may come at any time (RFC 8446 4.6.1) */
+        pc->ssl->save_session = t->peer_save_session
+                                ? ngx_http_ws_ssl_save_session : NULL;
+    }
+#endif
 
     c->log->handler = ngx_http_ws_log_error;
 
@@ -225,6 +259,131 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
 
     return NGX_OK;
 }
+
+
+void
+ngx_http_ws_set_handlers(ngx_connection_t *c, ngx_event_handler_pt handler)
+{
+    c->read->handler = handler;
+    c->write->handler = handler;
+
+#if (NGX_HTTP_SSL)
+
+    /*
+     * ngx_ssl_recv() and ngx_ssl_write(), waiting on the other event
+     * (SSL_ERROR_WANT_WRITE on a read, WANT_READ on a write: a KeyUpdate
+     * or a renegotiation with the socket full), keep the handler they
+     * replaced and put it back later: that one must be ours too.
+     */
+
+    if (c->ssl) {
+        if (c->ssl->saved_read_handler) {
+            c->ssl->saved_read_handler = handler;
+        }
+
+        if (c->ssl->saved_write_handler) {
+            c->ssl->saved_write_handler = handler;
+        }
+    }
+
+#endif
+}
+
+
+static const char *
+ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
+    ngx_connection_t *pc)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_upstream_t  *u;
+
+    /*
+     * The allow-list of docs/design.md, "What may still point to the
+     * request": the WebSocket is detached only when every reference that
+     * nginx or another module may hold to the request, its pool or the
+     * connections' data is known and handled below or in
+     * ngx_http_ws_detach().  Anything else keeps it attached.
+     */
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return "an HTTP/2 stream";
+    }
+#endif
+
+#if (NGX_HTTP_V3)
+    if (c->quic) {
+        return "an HTTP/3 stream";
+    }
+#endif
+
+    if (c->data != r || pc->data != r) {
+        return "a connection's data is not the request";
+    }
+
+    u = r->upstream;
+
+    if (u->peer.connection != pc || u->peer.data == NULL) {
+        return "the upstream holds no peer";
+    }
+
+    /* request pool cleanups run when it is freed */
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+
+        if (cln->handler == NULL
+            || cln->data == ngx_http_get_module_ctx(r, ngx_http_ws_module)
+            || (void *) &cln->handler == (void *) u->cleanup
+            || cln->handler == ngx_pool_cleanup_file
+            || cln->handler == ngx_pool_delete_file)
+        {
+            continue;
+        }
+
+#if (NGX_HTTP_REALIP)
+        if (cln->data == ngx_http_get_module_ctx(r, ngx_http_realip_module)) {
+            /* it puts the connection's address back: kept in the snapshot */
+            continue;
+        }
+#endif
+
+        /* limit_conn's counter, another module's resources */
+        return "a request pool cleanup of another module";
+    }
+
+    return NULL;
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static void
+ngx_http_ws_ssl_save_session(ngx_connection_t *pc)
+{
+    ngx_http_ws_tunnel_t   *t;
+    ngx_peer_connection_t   peer;
+
+    /*
+     * A session ticket from the backend after the detach: saved to the
+     * balancer's peer, as ngx_http_upstream_ssl_save_session() does, with
+     * the copy of the balancer's state.
+     */
+
+    t = pc->data;
+
+    if (t == NULL || t->peer_save_session == NULL || t->peer_free == NULL) {
+        return;
+    }
+
+    ngx_memzero(&peer, sizeof(ngx_peer_connection_t));
+    peer.log = pc->log;
+    peer.connection = pc;
+    peer.tries = t->tries;
+
+    t->peer_save_session(&peer, &t->rrp);
+}
+
+#endif
 
 
 static ngx_http_ws_snap_t *
@@ -299,6 +458,29 @@ ngx_http_ws_write_snap(ngx_http_ws_writer_t *w, ngx_http_ws_snap_t *snap,
 
     peers = (ngx_str_t *) ngx_http_ws_put(w, NULL, n * sizeof(ngx_str_t));
 
+    /*
+     * The realip module's address, put back when the request is freed:
+     * still aligned here, the strings follow.  Its $realip_remote_addr and
+     * $realip_remote_port are taken now, while the module's context holds
+     * the connection's own address.
+     */
+
+    if (ngx_http_ws_in_pool(r->pool, c->sockaddr)) {
+        snap->sockaddr = (struct sockaddr *)
+                         ngx_http_ws_put(w, c->sockaddr, c->socklen);
+        (void) ngx_http_ws_put(w, NULL,
+                               ngx_align(c->socklen, sizeof(void *))
+                               - c->socklen);
+        snap->socklen = c->socklen;
+        snap->addr_text = c->addr_text;
+
+#if (NGX_HTTP_REALIP)
+        if (w->pos == NULL) {
+            ngx_http_ws_realip_vars(r);
+        }
+#endif
+    }
+
     for (i = 0; i < n; i++) {
         if (state[i].peer == NULL) {
             if (w->pos) {
@@ -317,16 +499,6 @@ ngx_http_ws_write_snap(ngx_http_ws_writer_t *w, ngx_http_ws_snap_t *snap,
         }
     }
 
-    /* the realip module's address, put back when the request is freed */
-
-    if (ngx_http_ws_in_pool(r->pool, c->sockaddr)) {
-        snap->sockaddr = (struct sockaddr *)
-                         ngx_http_ws_put(w, c->sockaddr, c->socklen);
-        (void) ngx_http_ws_put(w, NULL,
-                               ngx_align(c->socklen, 8) - c->socklen);
-        snap->socklen = c->socklen;
-        snap->addr_text = c->addr_text;
-    }
 
     snap->http_connection = r->http_connection;
     snap->main_conf = r->main_conf;
@@ -419,6 +591,28 @@ ngx_http_ws_write_snap(ngx_http_ws_writer_t *w, ngx_http_ws_snap_t *snap,
         snap->nvars++;
     }
 }
+
+
+#if (NGX_HTTP_REALIP)
+
+static void
+ngx_http_ws_realip_vars(ngx_http_request_t *r)
+{
+    ngx_str_t    name;
+    ngx_uint_t   key;
+
+    /* evaluated and cached, if indexed: the snapshot keeps their values */
+
+    ngx_str_set(&name, "realip_remote_addr");
+    key = ngx_hash_key(name.data, name.len);
+    (void) ngx_http_get_variable(r, &name, key);
+
+    ngx_str_set(&name, "realip_remote_port");
+    key = ngx_hash_key(name.data, name.len);
+    (void) ngx_http_get_variable(r, &name, key);
+}
+
+#endif
 
 
 static u_char *

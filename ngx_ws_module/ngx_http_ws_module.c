@@ -18,6 +18,7 @@
 
 
 static ngx_int_t ngx_http_ws_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ws_not_http11(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_check_handshake(ngx_http_request_t *r,
     ngx_table_elt_t **key);
 static ngx_int_t ngx_http_ws_refuse(ngx_http_request_t *r,
@@ -383,6 +384,20 @@ ngx_http_ws_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * A WebSocket is an HTTP/1.1 upgrade of a real connection (RFC 6455).
+     * An HTTP/2 or HTTP/3 request runs on a stream, not on a socket of its
+     * own, and over HTTP/2 a WebSocket needs RFC 8441's extended CONNECT,
+     * which nginx does not offer: such a request is never a tunnel.
+     */
+
+    if (ngx_http_ws_not_http11(r)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ws: invalid handshake: not an HTTP/1.1 request");
+        r->keepalive = 0;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
     key = NULL;
 
     rc = ngx_http_ws_check_handshake(r, &key);
@@ -465,6 +480,26 @@ ngx_http_ws_handler(ngx_http_request_t *r)
 
 
 static ngx_uint_t
+ngx_http_ws_not_http11(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return 1;
+    }
+#endif
+
+#if (NGX_HTTP_V3)
+    if (r->connection->quic) {
+        return 1;
+    }
+#endif
+
+    return r->http_version < NGX_HTTP_VERSION_11
+           || r->http_version >= NGX_HTTP_VERSION_20;
+}
+
+
+static ngx_uint_t
 ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name, size_t len)
 {
     return h->key.len == len
@@ -531,9 +566,6 @@ ngx_http_ws_check_handshake(ngx_http_request_t *r, ngx_table_elt_t **key)
 
     if (r->method != NGX_HTTP_GET) {
         err = "method is not GET";
-
-    } else if (r->http_version < NGX_HTTP_VERSION_11) {
-        err = "HTTP version below 1.1";
 
     } else if (!connection) {
         err = "no \"upgrade\" token in \"Connection\" header";
@@ -905,7 +937,10 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
                 return NGX_ERROR;
             }
 
-            if (sh[i].name.len == sizeof("Host") - 1
+            /* HTTP/1.1 needs a Host: an empty value sends the default */
+
+            if (values[i].len
+                && sh[i].name.len == sizeof("Host") - 1
                 && ngx_strncasecmp(sh[i].name.data, (u_char *) "Host", 4)
                    == 0)
             {
@@ -1247,6 +1282,40 @@ ngx_http_ws_process_header(ngx_http_request_t *r)
                       "ws: upstream sent invalid header");
 
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (u->headers_in.status_n >= NGX_HTTP_CONTINUE
+        && u->headers_in.status_n < NGX_HTTP_OK
+        && u->headers_in.status_n != NGX_HTTP_SWITCHING_PROTOCOLS)
+    {
+        /* an interim response (RFC 9110 15.2): the final one follows */
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ws: upstream sent interim status %ui, skipped",
+                       u->headers_in.status_n);
+
+        ngx_memzero(&u->headers_in, sizeof(ngx_http_upstream_headers_in_t));
+        u->headers_in.content_length_n = -1;
+        u->headers_in.last_modified_time = -1;
+
+        if (ngx_list_init(&u->headers_in.headers, r->pool, 8,
+                          sizeof(ngx_table_elt_t))
+            != NGX_OK
+            || ngx_list_init(&u->headers_in.trailers, r->pool, 2,
+                             sizeof(ngx_table_elt_t))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (u->state) {
+            u->state->status = 0;
+        }
+
+        ngx_memzero(&ctx->status, sizeof(ngx_http_status_t));
+        u->process_header = ngx_http_ws_process_status_line;
+
+        return ngx_http_ws_process_status_line(r);
     }
 
     if (u->headers_in.status_n == NGX_HTTP_SWITCHING_PROTOCOLS) {
@@ -2083,6 +2152,16 @@ ngx_http_ws_set_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     h->name = value[1];
+
+    if (value[2].len == 0
+        && value[1].len == sizeof("Host") - 1
+        && ngx_strncasecmp(value[1].data, (u_char *) "Host", 4) == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"Host\" cannot be empty: a WebSocket handshake "
+                           "is an HTTP/1.1 request, which needs one");
+        return NGX_CONF_ERROR;
+    }
 
     ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
 

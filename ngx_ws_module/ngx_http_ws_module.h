@@ -80,6 +80,7 @@ typedef struct {
     off_t                        bytes_out;
 
     unsigned                     close_fwd:1;  /* src's close is forwarded */
+    unsigned                     sent:1;       /* dst took bytes this pass */
 } ngx_http_ws_dir_t;
 
 
@@ -122,6 +123,9 @@ typedef struct {
     ngx_http_ws_snap_t          *snap;
     ngx_http_core_loc_conf_t    *clcf;
     ngx_event_free_peer_pt       peer_free;    /* the balancer's, deferred */
+#if (NGX_HTTP_SSL)
+    ngx_event_save_peer_session_pt  peer_save_session;
+#endif
     ngx_http_upstream_rr_peer_data_t  rrp;
     ngx_uint_t                   tries;
     off_t                        peer_sent;
@@ -168,6 +172,8 @@ void ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t);
 
 /* ngx_http_ws_detach.c */
 ngx_int_t ngx_http_ws_detach(ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_set_handlers(ngx_connection_t *c,
+    ngx_event_handler_pt handler);
 void ngx_http_ws_close(ngx_http_ws_tunnel_t *t);
 
 

@@ -25,6 +25,7 @@
      || (!(ev)->active && !(ev)->ready))
 
 
+static ngx_event_handler_pt ngx_http_ws_handler_of(ngx_connection_t *c);
 static void ngx_http_ws_attached_handler(ngx_event_t *ev);
 static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
 static void ngx_http_ws_finish(ngx_http_ws_tunnel_t *t);
@@ -211,13 +212,11 @@ ngx_http_ws_relay_init(void *data)
      */
 
     t->upstream_done = u->read_event_handler;
-    t->request_handler = c->read->handler;
-    t->upstream_handler = pc->read->handler;
+    t->request_handler = ngx_http_ws_handler_of(c);
+    t->upstream_handler = ngx_http_ws_handler_of(pc);
 
-    c->read->handler = ngx_http_ws_attached_handler;
-    c->write->handler = ngx_http_ws_attached_handler;
-    pc->read->handler = ngx_http_ws_attached_handler;
-    pc->write->handler = ngx_http_ws_attached_handler;
+    ngx_http_ws_set_handlers(c, ngx_http_ws_attached_handler);
+    ngx_http_ws_set_handlers(pc, ngx_http_ws_attached_handler);
 
     /*
      * On a graceful shutdown nginx calls the read handler of "idle"
@@ -246,6 +245,21 @@ ngx_http_ws_relay_filter(void *data, ssize_t bytes)
                   "ws: unexpected %z bytes in upstream filter", bytes);
 
     return NGX_ERROR;
+}
+
+
+static ngx_event_handler_pt
+ngx_http_ws_handler_of(ngx_connection_t *c)
+{
+    /* nginx's handler of the connection, even while SSL swapped one */
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl && c->ssl->saved_read_handler) {
+        return c->ssl->saved_read_handler;
+    }
+#endif
+
+    return c->read->handler;
 }
 
 
@@ -357,12 +371,10 @@ ngx_http_ws_finish(ngx_http_ws_tunnel_t *t)
     c = t->connection;
     u = r->upstream;
 
-    c->read->handler = t->request_handler;
-    c->write->handler = t->request_handler;
+    ngx_http_ws_set_handlers(c, t->request_handler);
 
     if (u->peer.connection) {
-        u->peer.connection->read->handler = t->upstream_handler;
-        u->peer.connection->write->handler = t->upstream_handler;
+        ngx_http_ws_set_handlers(u->peer.connection, t->upstream_handler);
         u->peer.connection->read->timedout = 0;
     }
 
@@ -511,13 +523,17 @@ ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
                 || d->inject_len > d->inject_sent
                 || (i == 1 && ngx_http_ws_head_pending(t))))
         {
-            if (!wev->timer_set) {
+            /* ws_send_timeout: the time a write may make no progress */
+
+            if (!wev->timer_set || d->sent) {
                 ngx_add_timer(wev, t->conf->send_timeout);
             }
 
         } else if (wev->timer_set) {
             ngx_del_timer(wev);
         }
+
+        d->sent = 0;
     }
 
     if (ngx_http_ws_done(t)) {
@@ -574,6 +590,7 @@ ngx_http_ws_relay(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
                 if (n > 0) {
                     b->pos += n;
                     d->bytes_out += n;
+                    d->sent = 1;
                     progress = 1;
 
                     if (b->last == b->end || p->split || p->drop
@@ -596,6 +613,7 @@ ngx_http_ws_relay(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
                 if (n > 0) {
                     d->inject_sent += n;
                     d->bytes_out += n;
+                    d->sent = 1;
                     progress = 1;
 
                     if (d->inject_sent == d->inject_len) {

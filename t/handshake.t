@@ -78,7 +78,7 @@ refused('POST', 400, 'ws: invalid handshake: method is not GET',
     method => 'POST');
 refused('HEAD', 400, 'ws: invalid handshake: method is not GET',
     method => 'HEAD');
-refused('HTTP/1.0', 400, 'ws: invalid handshake: HTTP version below 1.1',
+refused('HTTP/1.0', 400, 'ws: invalid handshake: not an HTTP/1.1 request',
     proto => 'HTTP/1.0');
 refused('Connection: keep-alive', 400,
     'ws: invalid handshake: no "upgrade" token in "Connection" header',
