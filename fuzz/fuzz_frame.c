@@ -41,6 +41,11 @@
  *   6: sends: 0 all of [pos, fwd) at once, else random partial sends of up
  *      to 3 * value bytes (a socket that takes only part).
  *
+ * So that a long stream costs a few thousand reads and sends, not one per
+ * byte, pieces are at least 1/2048 of the stream and partial sends up to
+ * at least 1/1024 of it; with FUZZ_FRAME_FULL=1 in the environment they
+ * are as the settings say, whatever the stream's length (slower).
+ *
  * Build and run (from the repository root):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -50,8 +55,9 @@
  *   mkdir -p corpus-run && cp -R fuzz/corpus/frame/. corpus-run/
  *   ./fuzz_frame -max_total_time=300 corpus-run
  *
- * or "make fuzz".  A crash input is replayed with ./fuzz_frame FILE; set
- * FUZZ_FRAME_VERBOSE=1 in the environment to see the settings and results.
+ * or "make fuzz".  A crash input is replayed with ./fuzz_frame FILE (also
+ * with FUZZ_FRAME_FULL=1 if it was found so); set FUZZ_FRAME_VERBOSE=1 in
+ * the environment to see the settings and results.
  * The seeds are written by fuzz/make_seeds.py.
  */
 
@@ -70,6 +76,7 @@
 
 
 static int  verbose = -1;
+static int  full = -1;
 
 
 static void
@@ -131,6 +138,96 @@ xorshift(uint64_t *s)
 
 
 /*
+ * Byte work over the stream (up to MAX_STREAM bytes from a 4 KiB input) is
+ * done a word at a time and without coverage instrumentation: the harness's
+ * own loops are not what the fuzzer should explore, and they were most of
+ * the time of an execution.
+ */
+
+#define HARNESS  __attribute__((noinline, no_sanitize("coverage")))
+
+
+/* p[k] ^= key[(off + k) & 3] */
+
+static HARNESS void
+xor_mask(unsigned char *p, size_t n, const unsigned char *key, uint64_t off)
+{
+    size_t         k, j;
+    uint64_t       w, kw;
+    unsigned char  kb[8];
+
+    for (j = 0; j < 8; j++) {
+        kb[j] = key[(off + j) & 3];
+    }
+
+    memcpy(&kw, kb, 8);
+
+    for (k = 0; k + 8 <= n; k += 8) {
+        memcpy(&w, p + k, 8);
+        w ^= kw;
+        memcpy(p + k, &w, 8);
+    }
+
+    for ( /* void */ ; k < n; k++) {
+        p[k] ^= kb[k & 7];
+    }
+}
+
+
+/* dst[k] = pat[k % pn] for k < n, pn > 0 */
+
+static HARNESS void
+fill_pattern(unsigned char *dst, size_t n, const unsigned char *pat,
+    size_t pn)
+{
+    size_t  have, c;
+
+    have = (pn < n) ? pn : n;
+    memcpy(dst, pat, have);
+
+    /* "have" stays a multiple of pn until the end */
+
+    while (have < n) {
+        c = (have < n - have) ? have : n - have;
+        memcpy(dst + have, dst, c);
+        have += c;
+    }
+}
+
+
+/*
+ * How many bytes at p, a payload offset that is a multiple of 4, are ASCII
+ * once unmasked, counted 8 at a time: a fast path of the reference's UTF-8
+ * check, which decodes the rest one byte at a time.
+ */
+
+static HARNESS size_t
+ascii_run(const unsigned char *p, size_t n, const unsigned char *key)
+{
+    size_t    k;
+    uint64_t  w, kw;
+
+    if (key) {
+        memcpy(&kw, key, 4);
+        memcpy((unsigned char *) &kw + 4, key, 4);
+
+    } else {
+        kw = 0;
+    }
+
+    for (k = 0; k + 8 <= n; k += 8) {
+        memcpy(&w, p + k, 8);
+
+        if ((w ^ kw) & 0x8080808080808080ULL) {
+            break;
+        }
+    }
+
+    return k;
+}
+
+
+/*
  * Records: h0 h1 [ext] payload, mostly valid frames.  h0: bit 7 FIN of a
  * data frame, bits 4-6 all set or 110 give an RSV bit, bits 0-3 choose
  * the opcode from op_map (13, 14: unknown opcodes, 15: a ping without
@@ -147,7 +244,7 @@ static const unsigned char  op_map[16] = {
 };
 
 
-static size_t
+static HARNESS size_t
 make_stream(const settings_t *st, const uint8_t *d, size_t n)
 {
     int            masked, nonmin;
@@ -252,17 +349,21 @@ make_stream(const settings_t *st, const uint8_t *d, size_t n)
 
         o += hl;
 
-        for (k = 0; k < len; k++) {
-            if (code < 62) {
-                stream[o + k] = (i < n) ? d[i++] : 'x';
+        if (code < 62) {
+            k = (n - i < len) ? n - i : len;
+            memcpy(stream + o, d + i, k);
+            memset(stream + o + k, 'x', len - k);
+            i += k;
 
-            } else {
-                stream[o + k] = pat ? d[i + k % pat] : 'x';
-            }
+        } else if (pat) {
+            fill_pattern(stream + o, len, d + i, pat);
 
-            if (masked) {
-                stream[o + k] ^= key[k & 3];
-            }
+        } else {
+            memset(stream + o, 'x', len);
+        }
+
+        if (masked) {
+            xor_mask(stream + o, len, key, 0);
         }
 
         o += len;
@@ -572,6 +673,15 @@ reference(const settings_t *st, const unsigned char *s, size_t n, ref_t *r)
 
         if (text) {
             for (k = 0; k < r->tail_avail; k++) {
+                if (u.need == 0 && (k & 3) == 0) {
+                    k += ascii_run(s + off + h + k, r->tail_avail - k,
+                                   f->masked ? f->key : NULL);
+
+                    if (k == r->tail_avail) {
+                        break;
+                    }
+                }
+
                 c = s[off + h + k];
                 c ^= f->masked ? f->key[k & 3] : 0;
 
@@ -654,6 +764,7 @@ reference(const settings_t *st, const unsigned char *s, size_t n, ref_t *r)
  * limits or UTF-8 of text, and counted; a close frame ends parsing with
  * WS_SCAN_CLOSE, a second violation with WS_SCAN_ERROR.  What is computed
  * here assumes the offending frame had arrived; bad_end says where it ends.
+ * An invalid close frame is the offender's close: parsing ends at it.
  */
 
 static void
@@ -689,6 +800,11 @@ reference_after(const settings_t *st, const unsigned char *s, size_t n,
     }
 
     off = r->frames[r->nvalid].off;
+
+    if ((s[off] & 0x0f) == WS_OP_CLOSE) {
+        r->discard = 1;
+        return;
+    }
 
     for (skip = 1; off < n; skip = 0) {
         have = n - off;
@@ -848,7 +964,7 @@ typedef struct {
 } oframe_t;
 
 
-static int
+static HARNESS int
 decode_frame(const unsigned char *d, size_t n, size_t off, oframe_t *f)
 {
     size_t    h, i;
@@ -1066,7 +1182,7 @@ check_frames(const settings_t *st, const ref_t *r, const unsigned char *in,
  * the output a prefix of the reference's valid and tail bytes).
  */
 
-static uint64_t
+static HARNESS uint64_t
 fnv(uint64_t h, const unsigned char *p, size_t n)
 {
     size_t  i;
@@ -1081,9 +1197,10 @@ fnv(uint64_t h, const unsigned char *p, size_t n)
 
 
 static unsigned char  data_ref[MAX_STREAM];
+static unsigned char  data_out[MAX_STREAM];
 
 
-static void
+static HARNESS void
 check_payloads(const ref_t *r, const unsigned char *in,
     const unsigned char *out, size_t out_len, int loose)
 {
@@ -1121,10 +1238,13 @@ check_payloads(const ref_t *r, const unsigned char *in,
             continue;
         }
 
-        for (k = 0; k < avail; k++) {
-            data_ref[nd++] = in[f->off + f->hdr_len + k]
-                             ^ (f->masked ? f->key[k & 3] : 0);
+        memcpy(data_ref + nd, in + f->off + f->hdr_len, (size_t) avail);
+
+        if (f->masked) {
+            xor_mask(data_ref + nd, (size_t) avail, f->key, 0);
         }
+
+        nd += (size_t) avail;
 
         if (f->fin && i < r->nvalid) {
             msgs_r++;
@@ -1149,11 +1269,15 @@ check_payloads(const ref_t *r, const unsigned char *in,
             }
 
         } else {
-            for (k = 0; k < g.len; k++) {
-                c = out[j + g.hdr_len + k] ^ (g.masked ? g.key[k & 3] : 0);
-                CHECK(od < nd && c == data_ref[od]);
-                od++;
+            CHECK(g.len <= nd - od);
+            memcpy(data_out, out + j + g.hdr_len, (size_t) g.len);
+
+            if (g.masked) {
+                xor_mask(data_out, (size_t) g.len, g.key, 0);
             }
+
+            CHECK(memcmp(data_out, data_ref + od, (size_t) g.len) == 0);
+            od += (size_t) g.len;
 
             msgs_o += g.fin;
         }
@@ -1194,7 +1318,7 @@ typedef struct {
 } run_t;
 
 
-static void
+static HARNESS void
 invariants(ws_buf_t *b, unsigned char *mem)
 {
     CHECK(mem <= b->pos);
@@ -1207,7 +1331,7 @@ invariants(ws_buf_t *b, unsigned char *mem)
 }
 
 
-static void
+static HARNESS void
 note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc, size_t in_read)
 {
     CHECK(rc == WS_SCAN_OK || rc == WS_SCAN_CLOSE || rc == WS_SCAN_ERROR);
@@ -1235,11 +1359,11 @@ note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc, size_t in_read)
 }
 
 
-static void
+static HARNESS void
 relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 {
     int             rc;
-    size_t          i, k, cut, limit, iter, piece, sent, whole;
+    size_t          i, k, cut, limit, iter, piece, sent, send_max, whole;
     uint64_t        rs;
     unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
     oframe_t        g;
@@ -1266,11 +1390,21 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
     rs = st->seed | 1;
     limit = 4 * n + 100;
 
-    /* small pieces only for small streams: a few thousand reads at most */
+    /*
+     * Small pieces and partial sends only for small streams: a few
+     * thousand reads and sends at most (unless FUZZ_FRAME_FULL is set).
+     */
     piece = st->piece;
+    send_max = st->send_max;
 
-    if (st->piece_mode && piece < n / 2048) {
-        piece = n / 2048;
+    if (!full) {
+        if (st->piece_mode && piece < n / 2048) {
+            piece = n / 2048;
+        }
+
+        if (send_max && send_max < n / 1024) {
+            send_max = n / 1024;
+        }
     }
 
     for (iter = 0; iter < limit; iter++) {
@@ -1330,8 +1464,8 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
         if (b.pos < b.fwd) {
             sent = (size_t) (b.fwd - b.pos);
 
-            if (st->send_max) {
-                sent = 1 + (size_t) (xorshift(&rs) % st->send_max);
+            if (send_max) {
+                sent = 1 + (size_t) (xorshift(&rs) % send_max);
                 sent = (sent < (size_t) (b.fwd - b.pos))
                        ? sent : (size_t) (b.fwd - b.pos);
             }
@@ -1414,6 +1548,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (verbose < 0) {
         verbose = getenv("FUZZ_FRAME_VERBOSE") != NULL;
+        full = getenv("FUZZ_FRAME_FULL") != NULL;
     }
 
     if (size < SETTINGS) {
