@@ -294,8 +294,12 @@ static const char *
 ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
     ngx_connection_t *pc)
 {
+    void                 *ctx;
     ngx_pool_cleanup_t   *cln;
     ngx_http_upstream_t  *u;
+#if (NGX_HTTP_REALIP)
+    void                 *realip;
+#endif
 
     /*
      * The allow-list of docs/design.md, "What may still point to the
@@ -329,10 +333,15 @@ ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
 
     /* request pool cleanups run when it is freed */
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+#if (NGX_HTTP_REALIP)
+    realip = ngx_http_get_module_ctx(r, ngx_http_realip_module);
+#endif
+
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
 
         if (cln->handler == NULL
-            || cln->data == ngx_http_get_module_ctx(r, ngx_http_ws_module)
+            || (ctx && cln->data == ctx)
             || (void *) &cln->handler == (void *) u->cleanup
             || cln->handler == ngx_pool_cleanup_file
             || cln->handler == ngx_pool_delete_file)
@@ -341,7 +350,7 @@ ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
         }
 
 #if (NGX_HTTP_REALIP)
-        if (cln->data == ngx_http_get_module_ctx(r, ngx_http_realip_module)) {
+        if (realip && cln->data == realip) {
             /* it puts the connection's address back: kept in the snapshot */
             continue;
         }
