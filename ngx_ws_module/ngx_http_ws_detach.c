@@ -162,7 +162,13 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     if (u->upstream) {
 
         if (u->peer.free != ngx_http_upstream_free_round_robin_peer
-            || u->peer.data == NULL)
+            || u->peer.data == NULL
+#if (NGX_HTTP_SSL)
+            || (u->peer.save_session
+                && u->peer.save_session
+                   != ngx_http_upstream_save_round_robin_peer_session)
+#endif
+            )
         {
             ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
                            "ws: balancer keeps the request attached");
@@ -296,6 +302,7 @@ ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
 {
     void                 *ctx;
     ngx_pool_cleanup_t   *cln;
+    ngx_http_cleanup_t   *hcln;
     ngx_http_upstream_t  *u;
 #if (NGX_HTTP_REALIP)
     void                 *realip;
@@ -331,7 +338,16 @@ ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
         return "the upstream holds no peer";
     }
 
-    /* request pool cleanups run when it is freed */
+    /* the request's cleanups (ngx_http_cleanup_add()) run when it is freed */
+
+    for (hcln = r->cleanup; hcln; hcln = hcln->next) {
+
+        if (hcln->handler != NULL && &hcln->handler != u->cleanup) {
+            return "a request cleanup of another module";
+        }
+    }
+
+    /* and so do its pool's */
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
 #if (NGX_HTTP_REALIP)
@@ -342,7 +358,6 @@ ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
 
         if (cln->handler == NULL
             || (ctx && cln->data == ctx)
-            || (void *) &cln->handler == (void *) u->cleanup
             || cln->handler == ngx_pool_cleanup_file
             || cln->handler == ngx_pool_delete_file)
         {
@@ -872,6 +887,7 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
     ngx_uint_t                  i, n;
     ngx_connection_t           *c;
     struct sockaddr            *sockaddr;
+    ngx_http_cleanup_t         *cln;
     ngx_http_request_t         *r;
     ngx_http_handler_pt        *log_handler;
     ngx_http_log_ctx_t         *lctx;
@@ -912,6 +928,14 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
     c->sockaddr = sockaddr;
     c->socklen = socklen;
     c->addr_text = addr_text;
+
+    /* as ngx_http_free_request() does */
+
+    for (cln = r->cleanup; cln; cln = cln->next) {
+        if (cln->handler) {
+            cln->handler(cln->data);
+        }
+    }
 
     ngx_destroy_pool(r->pool);
 }

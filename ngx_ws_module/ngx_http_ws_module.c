@@ -391,6 +391,13 @@ ngx_http_ws_handler(ngx_http_request_t *r)
      * which nginx does not offer: such a request is never a tunnel.
      */
 
+    if (r->error_page || r->err_status) {
+        /* its status would replace the 101 */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: ws_pass cannot serve an error page");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_http_ws_not_http11(r)) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ws: invalid handshake: not an HTTP/1.1 request");
@@ -1206,6 +1213,7 @@ static ngx_int_t
 ngx_http_ws_process_header(ngx_http_request_t *r)
 {
     ngx_int_t                       rc;
+    ngx_list_t                      headers, trailers;
     ngx_table_elt_t                *h;
     ngx_http_upstream_t            *u;
     ngx_http_ws_ctx_t              *ctx;
@@ -1294,19 +1302,30 @@ ngx_http_ws_process_header(ngx_http_request_t *r)
                        "ws: upstream sent interim status %ui, skipped",
                        u->headers_in.status_n);
 
+        if (++ctx->interim > NGX_HTTP_WS_MAX_INTERIM) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ws: upstream sent too many interim responses");
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+
+        /* the header lists are emptied and used again */
+
+        headers = u->headers_in.headers;
+        trailers = u->headers_in.trailers;
+
         ngx_memzero(&u->headers_in, sizeof(ngx_http_upstream_headers_in_t));
         u->headers_in.content_length_n = -1;
         u->headers_in.last_modified_time = -1;
 
-        if (ngx_list_init(&u->headers_in.headers, r->pool, 8,
-                          sizeof(ngx_table_elt_t))
-            != NGX_OK
-            || ngx_list_init(&u->headers_in.trailers, r->pool, 2,
-                             sizeof(ngx_table_elt_t))
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        u->headers_in.headers = headers;
+        u->headers_in.headers.part.nelts = 0;
+        u->headers_in.headers.part.next = NULL;
+        u->headers_in.headers.last = &u->headers_in.headers.part;
+
+        u->headers_in.trailers = trailers;
+        u->headers_in.trailers.part.nelts = 0;
+        u->headers_in.trailers.part.next = NULL;
+        u->headers_in.trailers.last = &u->headers_in.trailers.part;
 
         if (u->state) {
             u->state->status = 0;

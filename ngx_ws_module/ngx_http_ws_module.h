@@ -18,6 +18,9 @@
 #define NGX_HTTP_WS_CLIENT        0
 #define NGX_HTTP_WS_UPSTREAM      1
 
+/* interim (1xx) responses skipped before the backend's answer */
+#define NGX_HTTP_WS_MAX_INTERIM   8
+
 #define NGX_HTTP_WS_BY_NONE       0
 #define NGX_HTTP_WS_BY_CLIENT     1
 #define NGX_HTTP_WS_BY_UPSTREAM   2
@@ -156,6 +159,7 @@ typedef struct {
     ngx_buf_t                   *request_buf;
     ngx_http_status_t            status;
     ngx_http_chunked_t           chunked;
+    ngx_uint_t                   interim;
     ngx_str_t                    host;
     ngx_str_t                    uri;
 

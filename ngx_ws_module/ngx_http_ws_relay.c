@@ -99,6 +99,14 @@ ngx_http_ws_relay_init(void *data)
     c = r->connection;
     pc = u->peer.connection;
 
+    if (r->headers_out.status != NGX_HTTP_SWITCHING_PROTOCOLS) {
+        /* a header filter changed the answer: no tunnel behind it */
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "ws: response status changed to %ui, not upgrading",
+                      r->headers_out.status);
+        return NGX_ERROR;
+    }
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
@@ -435,7 +443,7 @@ static void
 ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
 {
     ngx_int_t                 rc;
-    ngx_uint_t                i;
+    ngx_uint_t                i, sent;
     ngx_event_t              *wev;
     ngx_http_ws_dir_t        *d;
 
@@ -492,6 +500,9 @@ ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
     for (i = 0; i < 2; i++) {
         d = &t->dir[i];
 
+        sent = d->sent;
+        d->sent = 0;
+
         if (!t->side[i].dead) {
             if (ngx_http_ws_event_idle(d->src->read)
                 && ngx_handle_read_event(d->src->read, 0) != NGX_OK)
@@ -525,15 +536,13 @@ ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
         {
             /* ws_send_timeout: the time a write may make no progress */
 
-            if (!wev->timer_set || d->sent) {
+            if (!wev->timer_set || sent) {
                 ngx_add_timer(wev, t->conf->send_timeout);
             }
 
         } else if (wev->timer_set) {
             ngx_del_timer(wev);
         }
-
-        d->sent = 0;
     }
 
     if (ngx_http_ws_done(t)) {

@@ -76,6 +76,12 @@ my %interim = (
                                    split => 0.05),
 );
 my $only100 = fixed_backend(response => $C100);
+# at most 8 interim responses are skipped: 8 pass, the 9th is a 502
+$interim{'eight'} = interim_backend(interim => [($C100) x 8]);
+my $nine = interim_backend(interim => [($C100) x 9]);
+# a tunnel is never an error page (its status would replace the 101)
+my $trap = listener();
+my $trap_port = $trap->sockport;
 my $then403 = fixed_backend(response => $C100 . "HTTP/1.1 403 Forbidden\r\n"
     . "Content-Length: 6\r\nConnection: close\r\n\r\nno way");
 
@@ -127,6 +133,20 @@ $server .= <<"SERVER";
         }
         location /then403/ {
             ws_pass http://127.0.0.1:$then403;
+        }
+        location /nine/ {
+            ws_pass http://127.0.0.1:$nine;
+        }
+        location /static/ {
+            root $dir/nonexistent;
+            error_page 404 /errpage/;
+        }
+        location /static200/ {
+            root $dir/nonexistent;
+            error_page 404 =200 /errpage/;
+        }
+        location /errpage/ {
+            ws_pass http://127.0.0.1:$trap_port;
         }
 SERVER
 
@@ -317,6 +337,35 @@ for my $k (sort keys %interim) {
     close $c;
     ok($t->log_line('error', qr/upstream/, 2),
         "$name: an error is logged");
+    healthy($name);
+}
+
+# more than 8 interim responses: 502
+{
+    my $name = 'nine interim responses';
+    case_start();
+    my $c = $t->client_handshake(path => '/nine/x');
+    my $r = read_response($c, 10);
+    is($r && $r->{status}, 502, "$name: the client gets 502");
+    close $c;
+    ok($t->log_line('error',
+        qr/ws: upstream sent too many interim responses/, 2),
+        "$name: logged");
+    healthy($name);
+}
+
+# error_page to a ws_pass location: 500, nothing reaches the backend
+for my $uri ('/static/x', '/static200/x') {
+    my $name = "error_page to ws_pass ($uri)";
+    case_start();
+    my $c = $t->client_handshake(path => $uri);
+    my $r = read_response($c, 10);
+    is($r && $r->{status}, 500, "$name: the client gets 500");
+    is($r && hdr($r, 'upgrade'), undef, "$name: no Upgrade header");
+    close $c;
+    ok($t->log_line('error', qr/ws: ws_pass cannot serve an error page/, 2),
+        "$name: logged");
+    ok(!accept_conn($trap, 0.3), "$name: nothing reached the backend");
     healthy($name);
 }
 
