@@ -4,11 +4,14 @@
 #
 # Writes the seed corpora of the fuzz targets:
 #
-#   fuzz/corpus/frame/   for fuzz_frame.c
-#   fuzz/corpus/utf8/    for fuzz_utf8.c
+#   fuzz/corpus/frame/       for fuzz_frame.c
+#   fuzz/corpus/utf8/        for fuzz_utf8.c
+#   fuzz/corpus/scan/        for fuzz_scan.c
+#   fuzz/corpus/handshake/   for fuzz_handshake.c
 #
-# Run from anywhere: python3 fuzz/make_seeds.py.  The input formats are
-# described at the top of fuzz_frame.c and fuzz_utf8.c.
+# Run from anywhere: python3 fuzz/make_seeds.py [NAME...] (all by default;
+# a corpus grown by fuzzing and merged in is replaced).  The input formats
+# are described at the top of each fuzz_*.c.
 
 import os
 import struct
@@ -173,6 +176,74 @@ def utf8_seeds():
     return s
 
 
+# fuzz_scan settings, byte 0
+S_CLIENT = 1
+S_NO_UTF8 = 2
+S_MAX_FRAME = 4
+S_MAX_MESSAGE = 8
+S_SEND_ALWAYS = 0x10    # ws_scan() after every send
+S_SEND_VERIFY = 0x30    # check the calls the relay skips
+S_STOP = 0x40
+S_DISCARD = 0x80
+
+
+def scan_settings(flags=0, buf=0, chunk_a=0, chunk_b=0, send=0, limits=0,
+                  at=0):
+    """buf: 256 + 8 * buf bytes; reads cycle 1 + chunk_a, 1 + 16 * chunk_b,
+    all the free space; send: 0 all, else up to that many bytes; limits:
+    max_frame 3 * limits + 1, max_message 17 * limits + 1; at: ws_stop() or
+    ws_discard_output() after at / 256 of the stream."""
+    return bytes([flags, buf, chunk_a, chunk_b, send, limits, at])
+
+
+def scan_seeds():
+    key = b'\x12\x34\x56\x78'
+    zero = bytes(4)
+    s = {}
+    s['client'] = (scan_settings(S_CLIENT, chunk_a=2, chunk_b=1)
+                   + frame(0x81, b'Hello', key) + frame(0x89, b'p', key)
+                   + frame(0x82, bytes(200), zero)
+                   + frame(0x88, b'\x03\xe8bye', key))
+    s['server-fragments'] = (scan_settings(0, chunk_a=0, send=3)
+                             + frame(0x01, 'caf\u00e9 '.encode()[:4])
+                             + frame(0x8a, b'')
+                             + frame(0x00, 'caf\u00e9 '.encode()[4:])
+                             + frame(0x80, b'!') + frame(0x88, b''))
+    s['big-text'] = (scan_settings(0, chunk_a=40, chunk_b=3, send=50)
+                     + frame(0x81, ('\u20ac' * 300).encode())
+                     + frame(0x81, b'x' * 126))
+    s['big-text-client'] = (scan_settings(S_CLIENT | S_SEND_VERIFY, buf=2,
+                                          chunk_a=99)
+                            + frame(0x81, b'y' * 700, key)
+                            + frame(0x88, b'', key))
+    s['limits'] = (scan_settings(S_MAX_FRAME | S_MAX_MESSAGE, limits=20)
+                   + frame(0x02, bytes(40)) + frame(0x00, bytes(60))
+                   + frame(0x80, bytes(300)) + frame(0x88, b'\x03\xe8'))
+    s['bad-utf8-reply'] = (scan_settings(S_SEND_ALWAYS, chunk_a=5)
+                           + frame(0x81, b'ok\xc3') + frame(0x81, b'late')
+                           + frame(0x88, b'\x03\xef'))
+    s['stop'] = (scan_settings(S_CLIENT | S_NO_UTF8 | S_STOP, chunk_a=30,
+                               send=7, at=100)
+                 + frame(0x82, bytes(300), key) + frame(0x81, b'\xff', key)
+                 + frame(0x88, b'\x03\xe9', key))
+    s['discard'] = (scan_settings(S_DISCARD, chunk_a=15, send=9, at=60)
+                    + frame(0x81, b'a' * 150) + frame(0x02, bytes(20))
+                    + frame(0x80, bytes(10)) + frame(0x88, b''))
+    return s
+
+
+def handshake_seeds():
+    s = {}
+    s['rfc-key'] = b'\x00dGhlIHNhbXBsZSBub25jZQ=='
+    s['bad-key'] = b'\x00dGhlIHNhbXBsZSBub25jZR=='
+    s['base64'] = b'\x02AAECAwQFBgcICQoLDA0ODw==Zm9vYg=='
+    s['connection'] = b'\x01keep-alive, Upgrade'
+    s['upgrade'] = b'\x00 ,WebSocket\t, h2c,,'
+    s['own-token'] = (bytes([3 | (9 << 2)]) + b'a , deflate ;x,\tpermessage'
+                      + b'permessage')
+    return s
+
+
 def write(name, seeds):
     d = os.path.join(HERE, 'corpus', name)
     os.makedirs(d, exist_ok=True)
@@ -185,5 +256,8 @@ def write(name, seeds):
 
 
 if __name__ == '__main__':
-    write('frame', frame_seeds())
-    write('utf8', utf8_seeds())
+    import sys
+    makers = {'frame': frame_seeds, 'utf8': utf8_seeds, 'scan': scan_seeds,
+              'handshake': handshake_seeds}
+    for name in sys.argv[1:] or sorted(makers):
+        write(name, makers[name]())
