@@ -103,9 +103,12 @@ unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 
 # ---------------------------------------------------------------- fuzzing
 
+# fuzz_handshake checks SHA-1 and base64 against OpenSSL (libssl-dev)
+$(BUILD)/fuzz/fuzz_handshake: FUZZ_LIBS := -lcrypto
+
 $(BUILD)/fuzz/%: $(FUZZ_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(FUZZ_LIBS)
 
 # Each target fuzz/fuzz_<name>.c runs FUZZ_SECONDS on a scratch copy of its
 # committed seeds, fuzz/corpus/<name>/ (or fuzz/corpus/fuzz_<name>/); crashes
