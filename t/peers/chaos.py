@@ -1090,8 +1090,12 @@ class Client:
         end = time.monotonic() + rng.uniform(3, 9)
         got = 0
         while time.monotonic() < end:
-            d = await asyncio.wait_for(c.r.read(rng.choice([512, 4096,
-                                                            16384])), 10)
+            n = rng.choice([512, 4096, 16384])
+            try:
+                d = await asyncio.wait_for(c.r.read(n), max(
+                    0.05, end - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
             if not d:
                 return 'eof_after_%s' % ('data' if got else 'nothing')
             got += len(d)
