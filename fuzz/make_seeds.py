@@ -9,11 +9,17 @@
 #   fuzz/corpus/scan/        for fuzz_scan.c
 #   fuzz/corpus/handshake/   for fuzz_handshake.c
 #
-# Run from anywhere: python3 fuzz/make_seeds.py [NAME...] (all by default;
-# a corpus grown by fuzzing and merged in is replaced).  The input formats
-# are described at the top of each fuzz_*.c.
+# Run from anywhere: python3 fuzz/make_seeds.py [NAME...] (all by default).
+# The named seeds are rewritten; inputs that fuzzing found and that were
+# merged in (libFuzzer's -merge=1, files named by their SHA-1) are kept.
+# The input formats are described at the top of each fuzz_*.c.
+#
+# To keep what a long run found (with few files):
+#
+#   ./fuzz_NAME -merge=1 fuzz/corpus/NAME/ RUN-CORPUS/
 
 import os
+import re
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -248,7 +254,8 @@ def write(name, seeds):
     d = os.path.join(HERE, 'corpus', name)
     os.makedirs(d, exist_ok=True)
     for old in os.listdir(d):
-        os.remove(os.path.join(d, old))
+        if not re.fullmatch('[0-9a-f]{40}', old):
+            os.remove(os.path.join(d, old))
     for k, v in seeds.items():
         with open(os.path.join(d, k), 'wb') as f:
             f.write(v)
