@@ -32,7 +32,9 @@ BUILD      := build
 ASAN_BUILD := build-asan
 
 CORE_DIR  := $(NGX_WS_SRC_DIR)/ngx_ws_module
-CORE_SRCS := $(CORE_DIR)/ws_frame.c $(CORE_DIR)/ws_utf8.c $(CORE_DIR)/ws_handshake.c
+# the protocol core's sources: the same list as the module's `config`
+CORE_SRCS := $(addprefix $(CORE_DIR)/,$(shell cat $(CORE_DIR)/core-sources))
+CORE_LIBS := -lcrypto
 CORE_HDRS  = $(wildcard $(CORE_DIR)/*.h)
 
 UNIT_DIR ?= t/unit
@@ -76,13 +78,14 @@ module-asan: module
 
 # ---------------------------------------------------------------- unit tests
 
-$(BUILD)/unit/%: $(UNIT_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS) $(UNIT_HDRS)
+$(BUILD)/unit/%: $(UNIT_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS) $(UNIT_HDRS) \
+                 $(CORE_DIR)/core-sources
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 
 $(BUILD)/unit-asan/%: $(UNIT_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(UNIT_ASAN_CFLAGS) -o $@ $< $(CORE_SRCS)
+	$(CC) $(UNIT_ASAN_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 
 unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 	@if [ -z "$(strip $(UNIT_SRCS))" ]; then \
@@ -103,12 +106,9 @@ unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 
 # ---------------------------------------------------------------- fuzzing
 
-# fuzz_handshake checks SHA-1 and base64 against OpenSSL (libssl-dev)
-$(BUILD)/fuzz/fuzz_handshake: FUZZ_LIBS := -lcrypto
-
 $(BUILD)/fuzz/%: $(FUZZ_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(FUZZ_LIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 
 # Each target fuzz/fuzz_<name>.c runs FUZZ_SECONDS on a scratch copy of its
 # committed seeds, fuzz/corpus/<name>/ (or fuzz/corpus/fuzz_<name>/); crashes

@@ -434,7 +434,7 @@ ngx_http_ws_handler(ngx_http_request_t *r)
     }
 
     ctx->request = r;
-    ws_accept_key(key->value.data, key->value.len, ctx->accept);
+    ws_accept_key(key->value.data, ctx->accept);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {

@@ -62,23 +62,16 @@ int ws_close_code_valid(unsigned code);
 
 /* handshake */
 
+#define WS_KEY_LEN                24
 #define WS_ACCEPT_LEN             28
 
-/* 1 if "key" is base64 for exactly 16 bytes */
+/* 1 if "key" is canonical base64 for exactly 16 bytes */
 int ws_key_valid(const unsigned char *key, size_t len);
-/* base64(SHA-1(key + GUID)) into out[WS_ACCEPT_LEN] */
-void ws_accept_key(const unsigned char *key, size_t len, unsigned char *out);
+/* base64(SHA-1(key + GUID)) into out[WS_ACCEPT_LEN]; key: a valid one */
+void ws_accept_key(const unsigned char *key, unsigned char *out);
 /* 1 if the comma-separated HTTP list contains token (case-insensitive) */
 int ws_list_has_token(const unsigned char *list, size_t len,
     const char *token);
-
-void ws_sha1(const unsigned char *data, size_t len, unsigned char out[20]);
-/* returns the encoded length, 4 * ((len + 2) / 3) */
-size_t ws_base64_encode(const unsigned char *src, size_t len,
-    unsigned char *dst);
-/* returns the decoded length, or (size_t) -1 on invalid input */
-size_t ws_base64_decode(const unsigned char *src, size_t len,
-    unsigned char *dst);
 
 
 /* frames */

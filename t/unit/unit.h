@@ -101,7 +101,7 @@ unit_check_eq(unsigned long long a, unsigned long long b, const char *file,
 }
 
 
-static int
+static inline int
 unit_streq(const char *a, const char *b)
 {
     if (a == NULL || b == NULL) {
