@@ -27,6 +27,10 @@ static void ngx_http_ws_cleanup_request(void *data);
 static ngx_int_t ngx_http_ws_eval(ngx_http_request_t *r,
     ngx_http_ws_ctx_t *ctx, ngx_http_ws_loc_conf_t *wlcf);
 static ngx_int_t ngx_http_ws_create_request(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ws_skip_header(ngx_http_ws_loc_conf_t *wlcf,
+    ngx_table_elt_t *h, ngx_array_t *conn);
+static ngx_int_t ngx_http_ws_init_skip_headers(ngx_conf_t *cf,
+    ngx_http_ws_loc_conf_t *conf);
 static ngx_int_t ngx_http_ws_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_process_status_line(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_process_header(ngx_http_request_t *r);
@@ -814,57 +818,28 @@ ngx_http_ws_eval(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_ws_skip_header(ngx_http_request_t *r, ngx_table_elt_t *h,
-    ngx_http_ws_loc_conf_t *wlcf)
+static ngx_uint_t
+ngx_http_ws_skip_header(ngx_http_ws_loc_conf_t *wlcf, ngx_table_elt_t *h,
+    ngx_array_t *conn)
 {
-    ngx_str_t             *s;
-    ngx_uint_t             i;
-    ngx_list_part_t       *part;
-    ngx_table_elt_t       *conn;
-    ngx_http_ws_header_t  *sh;
+    ngx_uint_t        i;
+    ngx_table_elt_t **c;
 
-    for (s = ngx_http_ws_skip_headers; s->len; s++) {
-        if (h->key.len == s->len
-            && ngx_strncasecmp(h->key.data, s->data, s->len) == 0)
-        {
-            return 1;
-        }
-    }
+    /* hop-by-hop headers and those ws_pass writes itself */
 
-    if (wlcf->headers) {
-        sh = wlcf->headers->elts;
-
-        for (i = 0; i < wlcf->headers->nelts; i++) {
-            if (h->key.len == sh[i].name.len
-                && ngx_strncasecmp(h->key.data, sh[i].name.data, h->key.len)
-                   == 0)
-            {
-                return 1;
-            }
-        }
+    if (ngx_hash_find(&wlcf->skip_headers, h->hash, h->lowcase_key,
+                      h->key.len))
+    {
+        return 1;
     }
 
     /* headers named in "Connection" are hop-by-hop too (RFC 9110 7.6.1) */
 
-    part = &r->headers_in.headers.part;
-    conn = part->elts;
+    c = conn->elts;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            conn = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_ws_header_is(&conn[i], "connection", 10)
-            && ws_list_has_token(conn[i].value.data, conn[i].value.len,
-                                 (const char *) h->key.data))
+    for (i = 0; i < conn->nelts; i++) {
+        if (ws_list_has_token(c[i]->value.data, c[i]->value.len,
+                              (const char *) h->key.data))
         {
             return 1;
         }
@@ -881,9 +856,10 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
     ngx_buf_t               *b;
     ngx_str_t               *values, host;
     ngx_uint_t               i, unparsed_uri, has_host;
+    ngx_array_t              conn;
     ngx_chain_t             *cl;
     ngx_list_part_t         *part;
-    ngx_table_elt_t         *h;
+    ngx_table_elt_t         *h, **c;
     ngx_http_ws_ctx_t       *ctx;
     ngx_http_ws_header_t    *sh;
     ngx_http_ws_loc_conf_t  *wlcf;
@@ -963,6 +939,43 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
 
     host = ctx->host;
 
+    /* the client's "Connection" headers, whose tokens name hop-by-hop ones */
+
+    if (ngx_array_init(&conn, r->pool, 1, sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Connection") - 1
+            && ngx_strncmp(h[i].lowcase_key, "connection",
+                           sizeof("Connection") - 1)
+               == 0)
+        {
+            c = ngx_array_push(&conn);
+            if (c == NULL) {
+                return NGX_ERROR;
+            }
+
+            *c = &h[i];
+        }
+    }
+
     len += sizeof("GET ") - 1 + uri_len + sizeof(" HTTP/1.1" CRLF) - 1
            + sizeof("Upgrade: websocket" CRLF "Connection: Upgrade" CRLF) - 1
            + sizeof(CRLF) - 1;
@@ -986,7 +999,7 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ws_skip_header(r, &h[i], wlcf)) {
+        if (ngx_http_ws_skip_header(wlcf, &h[i], &conn)) {
             continue;
         }
 
@@ -1084,7 +1097,7 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (ngx_http_ws_skip_header(r, &h[i], wlcf)) {
+        if (ngx_http_ws_skip_header(wlcf, &h[i], &conn)) {
             continue;
         }
 
@@ -1980,6 +1993,13 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, NULL);
 
+    if (conf->headers == prev->headers && prev->skip_headers.buckets) {
+        conf->skip_headers = prev->skip_headers;
+
+    } else if (ngx_http_ws_init_skip_headers(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     hash.max_size = 512;
     hash.bucket_size = ngx_align(64, ngx_cacheline_size);
     hash.name = "ws_headers_hash";
@@ -2045,6 +2065,66 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_init_skip_headers(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *conf)
+{
+    ngx_str_t             *s;
+    ngx_uint_t             i;
+    ngx_array_t            keys;
+    ngx_hash_key_t        *hk;
+    ngx_hash_init_t        hash;
+    ngx_http_ws_header_t  *sh;
+
+    /*
+     * The client's headers that are not passed: hop-by-hop ones, those
+     * ws_pass writes itself and those ws_set_header sets, in a hash built
+     * once (as ngx_http_grpc_init_headers() does).
+     */
+
+    if (ngx_array_init(&keys, cf->temp_pool, 16, sizeof(ngx_hash_key_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (s = ngx_http_ws_skip_headers; s->len; s++) {
+        hk = ngx_array_push(&keys);
+        if (hk == NULL) {
+            return NGX_ERROR;
+        }
+
+        hk->key = *s;
+        hk->key_hash = ngx_hash_key_lc(s->data, s->len);
+        hk->value = (void *) 1;
+    }
+
+    if (conf->headers) {
+        sh = conf->headers->elts;
+
+        for (i = 0; i < conf->headers->nelts; i++) {
+            hk = ngx_array_push(&keys);
+            if (hk == NULL) {
+                return NGX_ERROR;
+            }
+
+            hk->key = sh[i].name;
+            hk->key_hash = ngx_hash_key_lc(sh[i].name.data, sh[i].name.len);
+            hk->value = (void *) 1;
+        }
+    }
+
+    hash.hash = &conf->skip_headers;
+    hash.key = ngx_hash_key_lc;
+    hash.max_size = 512;
+    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+    hash.name = "ws_skip_headers_hash";
+    hash.pool = cf->pool;
+    hash.temp_pool = NULL;
+
+    return ngx_hash_init(&hash, keys.elts, keys.nelts);
 }
 
 

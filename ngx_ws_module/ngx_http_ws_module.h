@@ -37,6 +37,7 @@ typedef struct {
     ngx_http_upstream_conf_t     upstream;
 
     ngx_array_t                 *headers;      /* ngx_http_ws_header_t */
+    ngx_hash_t                   skip_headers; /* client headers not sent */
 
     ngx_array_t                 *ws_lengths;
     ngx_array_t                 *ws_values;
