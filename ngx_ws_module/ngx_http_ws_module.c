@@ -37,7 +37,6 @@ static ngx_int_t ngx_http_ws_process_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_check_upgrade(ngx_http_request_t *r,
     ngx_http_ws_ctx_t *ctx);
 static ngx_int_t ngx_http_ws_body_filter_init(void *data);
-static ngx_int_t ngx_http_ws_body_filter(void *data, ssize_t bytes);
 static ngx_int_t ngx_http_ws_chunked_filter(void *data, ssize_t bytes);
 static void ngx_http_ws_abort_request(ngx_http_request_t *r);
 static void ngx_http_ws_finalize_request(ngx_http_request_t *r,
@@ -1381,7 +1380,7 @@ ngx_http_ws_process_header(ngx_http_request_t *r)
     u->keepalive = 0;
 
     u->input_filter_init = ngx_http_ws_body_filter_init;
-    u->input_filter = ngx_http_ws_body_filter;
+    u->input_filter = ngx_http_upstream_non_buffered_filter;
     u->input_filter_ctx = r;
 
     return NGX_OK;
@@ -1575,66 +1574,6 @@ ngx_http_ws_body_filter_init(void *data)
     } else {
         u->length = u->headers_in.content_length_n;
     }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_ws_body_filter(void *data, ssize_t bytes)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_buf_t            *b;
-    ngx_chain_t          *cl, **ll;
-    ngx_http_upstream_t  *u;
-
-    u = r->upstream;
-
-    if (u->length == 0) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "upstream sent more data than specified in "
-                      "\"Content-Length\" header");
-        return NGX_OK;
-    }
-
-    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
-        ll = &cl->next;
-    }
-
-    cl = ngx_chain_get_free_buf(r->pool, &u->free_bufs);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ll = cl;
-
-    cl->buf->flush = 1;
-    cl->buf->memory = 1;
-
-    b = &u->buffer;
-
-    cl->buf->pos = b->last;
-    b->last += bytes;
-    cl->buf->last = b->last;
-    cl->buf->tag = u->output.tag;
-
-    if (u->length == -1) {
-        return NGX_OK;
-    }
-
-    if (bytes > u->length) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "upstream sent more data than specified in "
-                      "\"Content-Length\" header");
-
-        cl->buf->last = cl->buf->pos + u->length;
-        u->length = 0;
-
-        return NGX_OK;
-    }
-
-    u->length -= bytes;
 
     return NGX_OK;
 }
