@@ -169,6 +169,29 @@ typedef struct {
 } ngx_http_ws_ctx_t;
 
 
+/* handshake check results that are answered with 426 */
+#define NGX_HTTP_WS_NOT_UPGRADE   1
+#define NGX_HTTP_WS_BAD_VERSION   2
+
+
+/* ngx_http_ws_upstream.c */
+ngx_int_t ngx_http_ws_handler(ngx_http_request_t *r);
+char *ngx_http_ws_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ws_set_header(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ws_init_skip_headers(ngx_conf_t *cf,
+    ngx_http_ws_loc_conf_t *conf);
+#if (NGX_HTTP_SSL)
+char *ngx_http_ws_ssl_name(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ws_set_ssl(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *wlcf);
+#endif
+
+/* ngx_http_ws_handshake.c */
+ngx_int_t ngx_http_ws_check_handshake(ngx_http_request_t *r,
+    ngx_table_elt_t **key);
+ngx_int_t ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version);
+ngx_int_t ngx_http_ws_check_upgrade(ngx_http_request_t *r,
+    ngx_http_ws_ctx_t *ctx);
+
 ngx_int_t ngx_http_ws_relay_init(void *data);
 ngx_int_t ngx_http_ws_relay_filter(void *data, ssize_t bytes);
 

@@ -1,0 +1,404 @@
+
+/*
+ * Copyright (C) the ngx_ws authors
+ *
+ * The WebSocket handshake, both halves (RFC 6455 4.1, 4.2): the client's
+ * request is checked before anything is sent upstream (400, 426), and the
+ * backend's 101 before the connection becomes a tunnel; the subprotocol and
+ * extensions the backend chose are checked against the client's offer.
+ */
+
+
+#include "ngx_http_ws_module.h"
+
+
+static ngx_uint_t ngx_http_ws_not_http11(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name,
+    size_t len);
+static ngx_table_elt_t *ngx_http_ws_find_header(ngx_list_t *headers,
+    const char *name, ngx_uint_t *count);
+
+
+static u_char  ngx_http_ws_426_page[] =
+"<html>" CRLF
+"<head><title>426 Upgrade Required</title></head>" CRLF
+"<body>" CRLF
+"<center><h1>426 Upgrade Required</h1></center>" CRLF
+"<hr><center>nginx</center>" CRLF
+"</body>" CRLF
+"</html>" CRLF
+;
+
+
+ngx_int_t
+ngx_http_ws_check_handshake(ngx_http_request_t *r, ngx_table_elt_t **key)
+{
+    ngx_str_t         *v;
+    ngx_uint_t         i, keys, upgrade, connection;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h, *version;
+    const char        *err;
+
+    if (r->error_page || r->err_status) {
+        /* its status would replace the 101 */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: ws_pass cannot serve an error page");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * A WebSocket is an HTTP/1.1 upgrade of a real connection (RFC 6455).
+     * An HTTP/2 or HTTP/3 request runs on a stream, not on a socket of its
+     * own, and over HTTP/2 a WebSocket needs RFC 8441's extended CONNECT,
+     * which nginx does not offer: such a request is never a tunnel.
+     */
+
+    if (ngx_http_ws_not_http11(r)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ws: invalid handshake: not an HTTP/1.1 request");
+        r->keepalive = 0;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    /* tokens may come in lists and in repeated header lines */
+
+    *key = NULL;
+    version = NULL;
+    keys = 0;
+    upgrade = 0;
+    connection = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_http_ws_header_is(&h[i], "upgrade", 7)) {
+            upgrade |= ws_list_has_token(h[i].value.data, h[i].value.len,
+                                         "websocket");
+
+        } else if (ngx_http_ws_header_is(&h[i], "connection", 10)) {
+            connection |= ws_list_has_token(h[i].value.data,
+                                            h[i].value.len, "upgrade");
+
+        } else if (ngx_http_ws_header_is(&h[i], "sec-websocket-key", 17)) {
+            *key = &h[i];
+            keys++;
+
+        } else if (ngx_http_ws_header_is(&h[i], "sec-websocket-version", 21)
+                   && version == NULL)
+        {
+            version = &h[i];
+        }
+    }
+
+    if (!upgrade) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ws: request is not a websocket upgrade");
+        return NGX_HTTP_WS_NOT_UPGRADE;
+    }
+
+    if (r->method != NGX_HTTP_GET) {
+        err = "method is not GET";
+
+    } else if (!connection) {
+        err = "no \"upgrade\" token in \"Connection\" header";
+
+    } else if (keys == 0) {
+        err = "missing \"Sec-WebSocket-Key\" header";
+
+    } else if (keys > 1) {
+        err = "duplicate \"Sec-WebSocket-Key\" header";
+
+    } else if (!ws_key_valid((*key)->value.data, (*key)->value.len)) {
+        err = "invalid \"Sec-WebSocket-Key\" header";
+
+    } else if (version == NULL) {
+        err = "missing \"Sec-WebSocket-Version\" header";
+
+    } else if (r->headers_in.content_length_n > 0
+               || r->headers_in.chunked)
+    {
+        err = "request has a body";
+
+    } else {
+        err = NULL;
+    }
+
+    if (err) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ws: invalid handshake: %s", err);
+        r->keepalive = 0;
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    v = &version->value;
+
+    if (v->len != 2 || v->data[0] != '1' || v->data[1] != '3') {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ws: unsupported websocket version \"%V\"", v);
+        return NGX_HTTP_WS_BAD_VERSION;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_ws_not_http11(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return 1;
+    }
+#endif
+
+#if (NGX_HTTP_V3)
+    if (r->connection->quic) {
+        return 1;
+    }
+#endif
+
+    return r->http_version < NGX_HTTP_VERSION_11
+           || r->http_version >= NGX_HTTP_VERSION_20;
+}
+
+
+static ngx_uint_t
+ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name, size_t len)
+{
+    return h->key.len == len
+           && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0;
+}
+
+
+ngx_int_t
+ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version)
+{
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    /* 426 Upgrade Required (RFC 9110 15.5.22, RFC 6455 4.2.2) */
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->keepalive = 0;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    if (version) {
+        ngx_str_set(&h->key, "Sec-WebSocket-Version");
+        ngx_str_set(&h->value, "13");
+
+    } else {
+        ngx_str_set(&h->key, "Upgrade");
+        ngx_str_set(&h->value, "websocket");
+    }
+
+    r->headers_out.status = 426;
+    ngx_str_set(&r->headers_out.status_line, "426 Upgrade Required");
+    r->headers_out.content_length_n = sizeof(ngx_http_ws_426_page) - 1;
+    ngx_str_set(&r->headers_out.content_type, "text/html");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = ngx_http_ws_426_page;
+    b->last = ngx_http_ws_426_page + sizeof(ngx_http_ws_426_page) - 1;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
+{
+    ngx_uint_t            i, n, offered;
+    ngx_list_part_t      *part;
+    ngx_table_elt_t      *h, *proto, *ext;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    h = ngx_http_ws_find_header(&u->headers_in.headers, "upgrade", &n);
+
+    if (h == NULL
+        || !ws_list_has_token(h->value.data, h->value.len, "websocket"))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: upstream sent 101 without \"Upgrade: websocket\"");
+        return NGX_ERROR;
+    }
+
+    h = ngx_http_ws_find_header(&u->headers_in.headers, "connection", &n);
+
+    if (h == NULL
+        || !ws_list_has_token(h->value.data, h->value.len, "upgrade"))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: upstream sent 101 without \"Connection: upgrade\"");
+        return NGX_ERROR;
+    }
+
+    h = ngx_http_ws_find_header(&u->headers_in.headers,
+                                "sec-websocket-accept", &n);
+
+    if (h == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: upstream sent no \"Sec-WebSocket-Accept\" header");
+        return NGX_ERROR;
+    }
+
+    if (n != 1 || h->value.len != WS_ACCEPT_LEN
+        || ngx_memcmp(h->value.data, ctx->accept, WS_ACCEPT_LEN) != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: upstream sent invalid \"Sec-WebSocket-Accept\" "
+                      "header");
+        return NGX_ERROR;
+    }
+
+    ext = ngx_http_ws_find_header(&u->headers_in.headers,
+                                  "sec-websocket-extensions", &n);
+
+    if (ext) {
+        /* the request offered no extension: frames stay inspectable */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: upstream selected extensions \"%V\" "
+                      "not offered by the client", &ext->value);
+        return NGX_ERROR;
+    }
+
+    proto = ngx_http_ws_find_header(&u->headers_in.headers,
+                                    "sec-websocket-protocol", &n);
+
+    if (proto == NULL) {
+        return NGX_OK;
+    }
+
+    offered = 0;
+
+    if (n == 1 && proto->value.len
+        && ngx_strlchr(proto->value.data,
+                       proto->value.data + proto->value.len, ',')
+           == NULL)
+    {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len == sizeof("sec-websocket-protocol") - 1
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "sec-websocket-protocol",
+                                   h[i].key.len) == 0
+                && ws_list_has_token(h[i].value.data, h[i].value.len,
+                                     (const char *) proto->value.data))
+            {
+                offered = 1;
+                break;
+            }
+        }
+    }
+
+    if (!offered) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ws: upstream selected subprotocol \"%V\" "
+                      "not offered by the client", &proto->value);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_ws_find_header(ngx_list_t *headers, const char *name,
+    ngx_uint_t *count)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    len = ngx_strlen(name);
+    found = NULL;
+    *count = 0;
+
+    part = &headers->part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != len
+            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
+        {
+            continue;
+        }
+
+        if (found == NULL) {
+            found = &h[i];
+        }
+
+        (*count)++;
+    }
+
+    return found;
+}
