@@ -6,7 +6,9 @@
  * "Memory"): once the 101 is written, the request, its pool and the client's
  * header buffers are freed.  What the access log line needs is kept in a
  * compact snapshot, and the line is written at the end from a request that
- * is rebuilt for it.  Closing both connections is done here too.
+ * is rebuilt for it; then the client connection gets nginx's lingering
+ * close.  It installs no event handler of the tunnel and calls nothing in
+ * ngx_http_ws_tunnel.c or ngx_http_ws_relay.c.
  */
 
 
@@ -68,6 +70,14 @@ struct ngx_http_ws_snap_s {
 };
 
 
+/* the client connection's lingering close, once the tunnel is freed */
+
+typedef struct {
+    ngx_http_core_loc_conf_t    *clcf;
+    time_t                       lingering_time;
+} ngx_http_ws_linger_t;
+
+
 /* the snapshot is written in two passes: sizing (pos == NULL), copying */
 
 typedef struct {
@@ -81,9 +91,6 @@ typedef struct {
 
 static const char *ngx_http_ws_detach_unsafe(ngx_http_request_t *r,
     ngx_connection_t *c, ngx_connection_t *pc);
-#if (NGX_HTTP_SSL)
-static void ngx_http_ws_ssl_save_session(ngx_connection_t *pc);
-#endif
 static ngx_http_ws_snap_t *ngx_http_ws_snapshot(ngx_http_request_t *r);
 static void ngx_http_ws_write_snap(ngx_http_ws_writer_t *w,
     ngx_http_ws_snap_t *snap, ngx_http_request_t *r);
@@ -99,15 +106,13 @@ static uint32_t ngx_http_ws_put_list(ngx_http_ws_writer_t *w, u_char **dst,
 static ngx_uint_t ngx_http_ws_in_pool(ngx_pool_t *pool, void *p);
 static void ngx_http_ws_free_header_buffers(ngx_connection_t *c,
     ngx_http_connection_t *hc);
-static void ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t);
 static ngx_http_request_t *ngx_http_ws_log_rebuild(ngx_http_ws_tunnel_t *t);
 static ngx_int_t ngx_http_ws_get_list(ngx_http_request_t *r, ngx_list_t *list,
     u_char *p, ngx_uint_t n, ngx_uint_t in);
 static u_char *ngx_http_ws_get(u_char *p, void *data, size_t len);
 static void ngx_http_ws_set_lingering_close(ngx_connection_t *c);
 static void ngx_http_ws_lingering_handler(ngx_event_t *rev);
-static void ngx_http_ws_close_client(ngx_connection_t *c);
-static u_char *ngx_http_ws_log_error(ngx_log_t *log, u_char *buf,
+static u_char *ngx_http_ws_linger_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
 
 
@@ -225,21 +230,7 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     r->stat_writing = 0;
 #endif
 
-    c->data = t;
-    pc->data = t;
-
-    ngx_http_ws_set_handlers(c, ngx_http_ws_event_handler);
-    ngx_http_ws_set_handlers(pc, ngx_http_ws_event_handler);
-
-#if (NGX_HTTP_SSL)
-    if (pc->ssl && pc->ssl->save_session) {
-        /* a session ticket may come at any time (RFC 8446 4.6.1) */
-        pc->ssl->save_session = t->peer_save_session
-                                ? ngx_http_ws_ssl_save_session : NULL;
-    }
-#endif
-
-    c->log->handler = ngx_http_ws_log_error;
+    /* the tunnel takes both connections over */
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
     ctx->tunnel = NULL;
@@ -264,35 +255,6 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     c->log->action = "proxying websocket";
 
     return NGX_OK;
-}
-
-
-void
-ngx_http_ws_set_handlers(ngx_connection_t *c, ngx_event_handler_pt handler)
-{
-    c->read->handler = handler;
-    c->write->handler = handler;
-
-#if (NGX_HTTP_SSL)
-
-    /*
-     * ngx_ssl_recv() and ngx_ssl_write(), waiting on the other event
-     * (SSL_ERROR_WANT_WRITE on a read, WANT_READ on a write: a KeyUpdate
-     * or a renegotiation with the socket full), keep the handler they
-     * replaced and put it back later: that one must be ours too.
-     */
-
-    if (c->ssl) {
-        if (c->ssl->saved_read_handler) {
-            c->ssl->saved_read_handler = handler;
-        }
-
-        if (c->ssl->saved_write_handler) {
-            c->ssl->saved_write_handler = handler;
-        }
-    }
-
-#endif
 }
 
 
@@ -377,37 +339,6 @@ ngx_http_ws_detach_unsafe(ngx_http_request_t *r, ngx_connection_t *c,
 
     return NULL;
 }
-
-
-#if (NGX_HTTP_SSL)
-
-static void
-ngx_http_ws_ssl_save_session(ngx_connection_t *pc)
-{
-    ngx_http_ws_tunnel_t   *t;
-    ngx_peer_connection_t   peer;
-
-    /*
-     * A session ticket from the backend after the detach: saved to the
-     * balancer's peer, as ngx_http_upstream_ssl_save_session() does, with
-     * the copy of the balancer's state.
-     */
-
-    t = pc->data;
-
-    if (t == NULL || t->peer_save_session == NULL || t->peer_free == NULL) {
-        return;
-    }
-
-    ngx_memzero(&peer, sizeof(ngx_peer_connection_t));
-    peer.log = pc->log;
-    peer.connection = pc;
-    peer.tries = t->tries;
-
-    t->peer_save_session(&peer, &t->rrp);
-}
-
-#endif
 
 
 static ngx_http_ws_snap_t *
@@ -808,78 +739,9 @@ ngx_http_ws_free_header_buffers(ngx_connection_t *c,
 }
 
 
+
+
 void
-ngx_http_ws_close(ngx_http_ws_tunnel_t *t)
-{
-    ngx_connection_t       *c, *pc;
-    ngx_peer_connection_t   peer;
-
-    c = t->connection;
-    pc = t->peer;
-
-    /* the backend, as ngx_http_upstream_finalize_request() does */
-
-    if (t->peer_free) {
-        ngx_memzero(&peer, sizeof(ngx_peer_connection_t));
-        peer.log = c->log;
-        peer.connection = pc;
-        peer.tries = t->tries;
-
-        t->peer_free(&peer, &t->rrp, 0);
-        t->peer_free = NULL;
-    }
-
-    if (pc) {
-        t->peer_sent = pc->sent;
-
-#if (NGX_HTTP_SSL)
-        if (pc->ssl) {
-            pc->ssl->no_wait_shutdown = 1;
-            (void) ngx_ssl_shutdown(pc);
-        }
-#endif
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "close http upstream connection: %d", pc->fd);
-
-        if (pc->pool) {
-            ngx_destroy_pool(pc->pool);
-        }
-
-        ngx_close_connection(pc);
-        t->peer = NULL;
-    }
-
-    c->log->action = "logging request";
-
-    ngx_http_ws_log_request(t);
-
-    c->log->action = "closing request";
-
-#if (NGX_STAT_STUB)
-    if (t->stat_writing) {
-        (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
-        t->stat_writing = 0;
-    }
-#endif
-
-    ngx_free(t->snap);
-    t->snap = NULL;
-
-    if (!t->side[NGX_HTTP_WS_CLIENT].dead && !c->error
-        && (t->clcf->lingering_close == NGX_HTTP_LINGERING_ALWAYS
-            || t->clcf->lingering_close == NGX_HTTP_LINGERING_ON))
-    {
-        /* the client may still send its close reply: do not reset it */
-        ngx_http_ws_set_lingering_close(c);
-        return;
-    }
-
-    ngx_http_ws_close_client(c);
-}
-
-
-static void
 ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
 {
     socklen_t                   socklen;
@@ -1233,16 +1095,11 @@ static void
 ngx_http_ws_set_lingering_close(ngx_connection_t *c)
 {
     ngx_event_t           *rev, *wev;
-    ngx_http_ws_tunnel_t  *t;
+    ngx_http_ws_linger_t  *lg;
 
     /* as ngx_http_set_lingering_close() does for a request */
 
-    t = c->data;
-
-    if (t->lingering_time == 0) {
-        t->lingering_time = ngx_time()
-                            + (time_t) (t->clcf->lingering_time / 1000);
-    }
+    lg = c->data;
 
 #if (NGX_HTTP_SSL)
     if (c->ssl) {
@@ -1253,7 +1110,7 @@ ngx_http_ws_set_lingering_close(ngx_connection_t *c)
         rc = ngx_ssl_shutdown(c);
 
         if (rc == NGX_ERROR) {
-            ngx_http_ws_close_client(c);
+            ngx_http_close_connection(c);
             return;
         }
 
@@ -1272,7 +1129,7 @@ ngx_http_ws_set_lingering_close(ngx_connection_t *c)
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        ngx_http_ws_close_client(c);
+        ngx_http_close_connection(c);
         return;
     }
 
@@ -1285,7 +1142,7 @@ ngx_http_ws_set_lingering_close(ngx_connection_t *c)
 
     if (wev->active && (ngx_event_flags & NGX_USE_LEVEL_EVENT)) {
         if (ngx_del_event(wev, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            ngx_http_ws_close_client(c);
+            ngx_http_close_connection(c);
             return;
         }
     }
@@ -1293,14 +1150,14 @@ ngx_http_ws_set_lingering_close(ngx_connection_t *c)
     if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
         ngx_connection_error(c, ngx_socket_errno,
                              ngx_shutdown_socket_n " failed");
-        ngx_http_ws_close_client(c);
+        ngx_http_close_connection(c);
         return;
     }
 
     c->close = 0;
     ngx_reusable_connection(c, 1);
 
-    ngx_add_timer(rev, t->clcf->lingering_timeout);
+    ngx_add_timer(rev, lg->clcf->lingering_timeout);
 
     if (rev->ready) {
         ngx_http_ws_lingering_handler(rev);
@@ -1314,23 +1171,23 @@ ngx_http_ws_lingering_handler(ngx_event_t *rev)
     ssize_t                n;
     ngx_msec_t             timer;
     ngx_connection_t      *c;
-    ngx_http_ws_tunnel_t  *t;
+    ngx_http_ws_linger_t  *lg;
     u_char                 buffer[NGX_HTTP_LINGERING_BUFFER_SIZE];
 
     c = rev->data;
-    t = c->data;
+    lg = c->data;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "ws lingering close handler");
 
     if (rev->timedout || c->close) {
-        ngx_http_ws_close_client(c);
+        ngx_http_close_connection(c);
         return;
     }
 
-    timer = (ngx_msec_t) t->lingering_time - (ngx_msec_t) ngx_time();
+    timer = (ngx_msec_t) lg->lingering_time - (ngx_msec_t) ngx_time();
     if ((ngx_msec_int_t) timer <= 0) {
-        ngx_http_ws_close_client(c);
+        ngx_http_close_connection(c);
         return;
     }
 
@@ -1342,43 +1199,81 @@ ngx_http_ws_lingering_handler(ngx_event_t *rev)
         }
 
         if (n == NGX_ERROR || n == 0) {
-            ngx_http_ws_close_client(c);
+            ngx_http_close_connection(c);
             return;
         }
 
     } while (rev->ready);
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        ngx_http_ws_close_client(c);
+        ngx_http_close_connection(c);
         return;
     }
 
     timer *= 1000;
 
-    if (timer > t->clcf->lingering_timeout) {
-        timer = t->clcf->lingering_timeout;
+    if (timer > lg->clcf->lingering_timeout) {
+        timer = lg->clcf->lingering_timeout;
     }
 
     ngx_add_timer(rev, timer);
 }
 
 
-static void
-ngx_http_ws_close_client(ngx_connection_t *c)
+void
+ngx_http_ws_close_client(ngx_connection_t *c, ngx_http_core_loc_conf_t *clcf)
 {
-    ngx_http_ws_tunnel_t  *t;
+    ngx_http_ws_linger_t  *lg;
 
-    t = c->data;
+    /*
+     * The client connection after the end of a detached WebSocket: closed
+     * at once, or, with clcf, after nginx's lingering close, so that the
+     * client's close reply is not lost to a reset.
+     */
 
-    c->data = NULL;
+    c->log->handler = ngx_http_ws_linger_log_error;
 
-    ngx_http_ws_tunnel_free(t);
+    if (clcf == NULL) {
+        ngx_http_close_connection(c);
+        return;
+    }
 
-    ngx_http_close_connection(c);
+    lg = ngx_palloc(c->pool, sizeof(ngx_http_ws_linger_t));
+    if (lg == NULL) {
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    lg->clcf = clcf;
+    lg->lingering_time = ngx_time() + (time_t) (clcf->lingering_time / 1000);
+
+    c->data = lg;
+
+    ngx_http_ws_set_lingering_close(c);
 }
 
 
 static u_char *
+ngx_http_ws_linger_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char              *p;
+    ngx_http_log_ctx_t  *lctx;
+
+    if (log->action) {
+        p = ngx_snprintf(buf, len, " while %s", log->action);
+        len -= p - buf;
+        buf = p;
+    }
+
+    lctx = log->data;
+
+    return ngx_snprintf(buf, len, ", client: %V, server: %V",
+                        &lctx->connection->addr_text,
+                        &lctx->connection->listening->addr_text);
+}
+
+
+u_char *
 ngx_http_ws_log_error(ngx_log_t *log, u_char *buf, size_t len)
 {
     u_char                    *p;

@@ -134,7 +134,6 @@ typedef struct {
     ngx_uint_t                   tries;
     off_t                        peer_sent;
     ngx_msec_t                   peer_start;
-    time_t                       lingering_time;
 
     time_t                       start_sec;
     ngx_msec_t                   start_msec;
@@ -192,17 +191,24 @@ ngx_int_t ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version);
 ngx_int_t ngx_http_ws_check_upgrade(ngx_http_request_t *r,
     ngx_http_ws_ctx_t *ctx);
 
-ngx_int_t ngx_http_ws_relay_init(void *data);
-ngx_int_t ngx_http_ws_relay_filter(void *data, ssize_t bytes);
+/* ngx_http_ws_tunnel.c */
+ngx_int_t ngx_http_ws_tunnel_init(void *data);
+ngx_int_t ngx_http_ws_tunnel_filter(void *data, ssize_t bytes);
 
-void ngx_http_ws_event_handler(ngx_event_t *ev);
-void ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t);
+/* ngx_http_ws_relay.c */
+void ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_relay_close(ngx_http_ws_tunnel_t *t, ngx_uint_t code);
+void ngx_http_ws_relay_free(ngx_http_ws_tunnel_t *t);
+ngx_uint_t ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t);
+ngx_int_t ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size,
+    ngx_log_t *log);
 
 /* ngx_http_ws_detach.c */
 ngx_int_t ngx_http_ws_detach(ngx_http_ws_tunnel_t *t);
-void ngx_http_ws_set_handlers(ngx_connection_t *c,
-    ngx_event_handler_pt handler);
-void ngx_http_ws_close(ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t);
+u_char *ngx_http_ws_log_error(ngx_log_t *log, u_char *buf, size_t len);
+void ngx_http_ws_close_client(ngx_connection_t *c,
+    ngx_http_core_loc_conf_t *clcf);
 
 
 extern ngx_module_t  ngx_http_ws_module;

@@ -2,9 +2,10 @@
 /*
  * Copyright (C) the ngx_ws authors
  *
- * The frame relay: takes the upgraded connection over from the upstream
- * machinery (see docs/design.md, "Taking the upgraded connection over") and
- * moves validated frames in both directions with bounded buffers.
+ * The frame relay: moves validated frames in both directions with bounded
+ * buffers, answers bad frames, and writes the proxy's own close frames at
+ * frame boundaries (docs/design.md, "The relay").  The tunnel
+ * (ngx_http_ws_tunnel.c) calls it; it calls nothing there.
  */
 
 
@@ -25,14 +26,7 @@
      || (!(ev)->active && !(ev)->ready))
 
 
-static ngx_event_handler_pt ngx_http_ws_handler_of(ngx_connection_t *c);
-static void ngx_http_ws_attached_handler(ngx_event_t *ev);
-static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
-static void ngx_http_ws_finish(ngx_http_ws_tunnel_t *t);
-static ngx_uint_t ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t);
-static void ngx_http_ws_close_timeout(ngx_event_t *ev);
-static void ngx_http_ws_process(ngx_http_ws_tunnel_t *t);
-static void ngx_http_ws_relay(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
+static void ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
 static void ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
     ngx_int_t rc);
 static void ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
@@ -42,11 +36,7 @@ static void ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t,
 static void ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by,
     ngx_uint_t code);
 static ngx_int_t ngx_http_ws_done(ngx_http_ws_tunnel_t *t);
-static void ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t);
-static ngx_int_t ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size,
-    ngx_log_t *log);
 static void ngx_http_ws_free(ngx_http_ws_dir_t *d);
-static void ngx_http_ws_cleanup(void *data);
 
 
 static const char  *ngx_http_ws_side_name[] = { "client", "upstream" };
@@ -71,344 +61,21 @@ static ngx_http_ws_free_buf_t  *ngx_http_ws_free_bufs;
 static ngx_uint_t               ngx_http_ws_nfree_bufs;
 
 
-ngx_int_t
-ngx_http_ws_relay_init(void *data)
-{
-    ngx_http_request_t  *r = data;
 
-    size_t                   n;
-    ngx_uint_t               i;
-    ngx_time_t              *tp;
-    ngx_connection_t        *c, *pc;
-    ngx_pool_cleanup_t      *cln;
-    ngx_http_ws_dir_t       *d;
-    ngx_http_upstream_t     *u;
-    ngx_http_ws_ctx_t       *ctx;
-    ngx_http_ws_tunnel_t    *t;
-    ngx_http_ws_loc_conf_t  *wlcf;
 
-    /*
-     * Called by the upstream's non-buffered path once the 101 went
-     * through the header filters, before any body byte is read or sent.
-     */
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
-    u = r->upstream;
-    c = r->connection;
-    pc = u->peer.connection;
 
-    if (r->headers_out.status != NGX_HTTP_SWITCHING_PROTOCOLS) {
-        /* a header filter changed the answer: no tunnel behind it */
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "ws: response status changed to %ui, not upgrading",
-                      r->headers_out.status);
-        return NGX_ERROR;
-    }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
 
-    cln->handler = ngx_http_ws_cleanup;
-    cln->data = ctx;
 
-    t = ngx_calloc(sizeof(ngx_http_ws_tunnel_t), c->log);
-    if (t == NULL) {
-        return NGX_ERROR;
-    }
 
-    ctx->tunnel = t;
 
-    t->request = r;
-    t->connection = c;
-    t->peer = pc;
-    t->conf = wlcf;
 
-    r->keepalive = 0;
-    c->log->action = "proxying websocket";
 
-    tp = ngx_timeofday();
-    t->start_sec = tp->sec;
-    t->start_msec = tp->msec;
 
-    for (i = 0; i < 2; i++) {
-        d = &t->dir[i];
 
-        ws_parser_init(&d->parser, i == 0, wlcf->validate_utf8,
-                       (uint64_t) wlcf->max_frame_size,
-                       (uint64_t) wlcf->max_message_size);
-
-        d->src = (i == 0) ? c : pc;
-        d->dst = (i == 0) ? pc : c;
-    }
-
-    /* client frames that came with the request */
-
-    n = r->header_in->last - r->header_in->pos;
-
-    if (n) {
-        d = &t->dir[0];
-
-        if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        d->buf.last = ngx_cpymem(d->buf.last, r->header_in->pos, n);
-        d->bytes_in += n;
-        r->header_in->pos = r->header_in->last;
-    }
-
-    /* backend frames read together with the 101 */
-
-    n = u->buffer.last - u->buffer.pos;
-
-    if (n) {
-        d = &t->dir[1];
-
-        if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        d->buf.last = ngx_cpymem(d->buf.last, u->buffer.pos, n);
-        d->bytes_in += n;
-    }
-
-    /*
-     * The rest of the non-buffered path then finds nothing to read into
-     * and nothing to write.
-     */
-
-    if (u->buffer.start) {
-        (void) ngx_pfree(r->pool, u->buffer.start);
-    }
-
-    /* the request head sent to the backend is not needed any more */
-
-    if (ctx->request_buf) {
-        ngx_free(ctx->request_buf->start);
-        ctx->request_buf->start = NULL;
-        ctx->request_buf->pos = NULL;
-        ctx->request_buf->last = NULL;
-        ctx->request_buf->end = NULL;
-    }
-
-    u->buffer.start = NULL;
-    u->buffer.pos = NULL;
-    u->buffer.last = NULL;
-    u->buffer.end = NULL;
-    u->length = -1;
-
-    if (ngx_tcp_nodelay(pc) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    t->close_timer.handler = ngx_http_ws_close_timeout;
-    t->close_timer.data = t;
-    t->close_timer.log = c->log;
-
-    /*
-     * From now on the events of both connections come to the relay
-     * directly; nginx's handlers are kept for a tunnel that ends attached
-     * to its request (nginx's non-buffered handler finalizes it).
-     */
-
-    t->upstream_done = u->read_event_handler;
-    t->request_handler = ngx_http_ws_handler_of(c);
-    t->upstream_handler = ngx_http_ws_handler_of(pc);
-
-    ngx_http_ws_set_handlers(c, ngx_http_ws_attached_handler);
-    ngx_http_ws_set_handlers(pc, ngx_http_ws_attached_handler);
-
-    /*
-     * On a graceful shutdown nginx calls the read handler of "idle"
-     * connections with c->close set: the WebSocket then closes with 1001
-     * on both sides instead of being cut.
-     */
-
-    c->idle = 1;
-
-    /* the relay starts from the event loop, after this call chain */
-
-    ngx_post_event(c->read, &ngx_posted_events);
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ws_relay_filter(void *data, ssize_t bytes)
-{
-    ngx_http_request_t  *r = data;
-
-    /* the relay reads the backend itself; nothing may arrive here */
-
-    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                  "ws: unexpected %z bytes in upstream filter", bytes);
-
-    return NGX_ERROR;
-}
-
-
-static ngx_event_handler_pt
-ngx_http_ws_handler_of(ngx_connection_t *c)
-{
-    /* nginx's handler of the connection, even while SSL swapped one */
-
-#if (NGX_HTTP_SSL)
-    if (c->ssl && c->ssl->saved_read_handler) {
-        return c->ssl->saved_read_handler;
-    }
-#endif
-
-    return c->read->handler;
-}
-
-
-static void
-ngx_http_ws_attached_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_request_t    *r;
-    ngx_http_ws_ctx_t     *ctx;
-    ngx_http_ws_tunnel_t  *t;
-
-    /* both connections' data is still the request */
-
-    c = ev->data;
-    r = c->data;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
-    t = ctx->tunnel;
-
-    ngx_http_ws_run(t, ev);
-
-    if (t->finalized) {
-        ngx_http_ws_finish(t);
-        return;
-    }
-
-    /*
-     * Once the 101 is out, the request is freed, unless the balancer
-     * keeps state in it (t->stay is set then).
-     */
-
-    if (!ngx_http_ws_head_pending(t) && ngx_http_ws_detach(t) == NGX_OK) {
-        return;
-    }
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-void
-ngx_http_ws_event_handler(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_ws_tunnel_t  *t;
-
-    /* a detached tunnel: both connections' data is the tunnel */
-
-    c = ev->data;
-    t = c->data;
-
-    ngx_http_ws_run(t, ev);
-
-    if (t->finalized) {
-        ngx_http_ws_finish(t);
-    }
-}
-
-
-static void
-ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev)
-{
-    ngx_connection_t  *c;
-
-    c = t->connection;
-
-    if (ev != c->read || !c->close) {
-        ngx_http_ws_process(t);
-        return;
-    }
-
-    c->close = 0;
-
-    if (t->shutdown) {
-        /* worker_shutdown_timeout expired */
-        ngx_http_ws_finalize(t);
-        return;
-    }
-
-    t->shutdown = 1;
-    c->idle = 0;
-
-    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: closing on worker shutdown");
-
-    ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, WS_CLOSE_GOING_AWAY);
-    ngx_http_ws_inject_close(t, NGX_HTTP_WS_CLIENT, WS_CLOSE_GOING_AWAY);
-    ngx_http_ws_inject_close(t, NGX_HTTP_WS_UPSTREAM, WS_CLOSE_GOING_AWAY);
-
-    ngx_http_ws_process(t);
-}
-
-
-static void
-ngx_http_ws_finish(ngx_http_ws_tunnel_t *t)
-{
-    ngx_connection_t     *c;
-    ngx_http_request_t   *r;
-    ngx_http_upstream_t  *u;
-
-    if (t->request == NULL) {
-        /* detached: frees the tunnel */
-        ngx_http_ws_close(t);
-        return;
-    }
-
-    r = t->request;
-    c = t->connection;
-    u = r->upstream;
-
-    ngx_http_ws_set_handlers(c, t->request_handler);
-
-    if (u->peer.connection) {
-        ngx_http_ws_set_handlers(u->peer.connection, t->upstream_handler);
-        u->peer.connection->read->timedout = 0;
-    }
-
-    if (!t->side[NGX_HTTP_WS_CLIENT].dead) {
-        /* the client may still send its close reply: do not reset it */
-        r->lingering_close = 1;
-    }
-
-    /*
-     * The end goes the way of any non-buffered response that is complete:
-     * with nothing left to send and u->length == 0, nginx's handler
-     * finalizes the upstream request (frees the peer, closes the backend
-     * connection) and then the client's request, which writes the access
-     * log line and frees the tunnel (ngx_http_ws_cleanup()).
-     */
-
-    u->length = 0;
-    u->read_event_handler = t->upstream_done;
-
-    t->upstream_done(r, u);
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-static ngx_uint_t
+ngx_uint_t
 ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t)
 {
     /* the 101 response header is not all written yet */
@@ -419,28 +86,10 @@ ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t)
 }
 
 
-static void
-ngx_http_ws_close_timeout(ngx_event_t *ev)
-{
-    ngx_connection_t      *c;
-    ngx_http_ws_tunnel_t  *t;
-
-    t = ev->data;
-    c = t->connection;
-
-    if (t->request) {
-        ngx_http_set_log_request(c->log, t->request);
-    }
-
-    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: close handshake timed out");
-
-    ngx_http_ws_finalize(t);
-    ngx_http_ws_finish(t);
-}
 
 
-static void
-ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
+void
+ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t)
 {
     ngx_int_t                 rc;
     ngx_uint_t                i, sent;
@@ -488,8 +137,8 @@ ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
     do {
         t->again = 0;
 
-        ngx_http_ws_relay(t, 0);
-        ngx_http_ws_relay(t, 1);
+        ngx_http_ws_relay_dir(t, 0);
+        ngx_http_ws_relay_dir(t, 1);
 
     } while (t->again && !t->finalized);
 
@@ -546,13 +195,14 @@ ngx_http_ws_process(ngx_http_ws_tunnel_t *t)
     }
 
     if (ngx_http_ws_done(t)) {
-        ngx_http_ws_finalize(t);
+        /* the tunnel ends it, through its one way out */
+        t->finalized = 1;
     }
 }
 
 
 static void
-ngx_http_ws_relay(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
+ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 {
     ssize_t                  n;
     ngx_int_t                rc;
@@ -928,44 +578,9 @@ ngx_http_ws_done(ngx_http_ws_tunnel_t *t)
 }
 
 
-static void
-ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
-{
-    ngx_time_t        *tp;
-    ngx_connection_t  *c;
-
-    /* the relay is over; ngx_http_ws_finish() closes the connections */
-
-    if (t->finalized) {
-        return;
-    }
-
-    t->finalized = 1;
-
-    c = t->connection;
-
-    tp = ngx_timeofday();
-    t->duration = (ngx_msec_int_t) ((tp->sec - t->start_sec) * 1000
-                                    + (tp->msec - t->start_msec));
-
-    if (t->close_timer.timer_set) {
-        ngx_del_timer(&t->close_timer);
-    }
-
-    ngx_http_ws_free(&t->dir[0]);
-    ngx_http_ws_free(&t->dir[1]);
-
-    if (c->write->timer_set) {
-        ngx_del_timer(c->write);
-    }
-
-    c->idle = 0;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws relay done");
-}
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size, ngx_log_t *log)
 {
     u_char                  *mem;
@@ -1035,35 +650,21 @@ ngx_http_ws_free(ngx_http_ws_dir_t *d)
 
 
 void
-ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t)
+ngx_http_ws_relay_close(ngx_http_ws_tunnel_t *t, ngx_uint_t code)
 {
-    if (t->close_timer.timer_set) {
-        ngx_del_timer(&t->close_timer);
-    }
+    /* the proxy closes the WebSocket: a close frame to each side */
 
-    ngx_http_ws_free(&t->dir[0]);
-    ngx_http_ws_free(&t->dir[1]);
+    ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, code);
+    ngx_http_ws_inject_close(t, NGX_HTTP_WS_CLIENT, code);
+    ngx_http_ws_inject_close(t, NGX_HTTP_WS_UPSTREAM, code);
 
-    ngx_free(t);
+    ngx_http_ws_relay_run(t);
 }
 
 
-static void
-ngx_http_ws_cleanup(void *data)
+void
+ngx_http_ws_relay_free(ngx_http_ws_tunnel_t *t)
 {
-    ngx_http_ws_ctx_t  *ctx = data;
-
-    ngx_http_ws_tunnel_t  *t;
-
-    /* the request ends while the tunnel is attached to it */
-
-    t = ctx->tunnel;
-
-    if (t == NULL) {
-        return;
-    }
-
-    ctx->tunnel = NULL;
-
-    ngx_http_ws_tunnel_free(t);
+    ngx_http_ws_free(&t->dir[0]);
+    ngx_http_ws_free(&t->dir[1]);
 }

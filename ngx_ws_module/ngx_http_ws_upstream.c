@@ -823,8 +823,8 @@ ngx_http_ws_process_header(ngx_http_request_t *r)
         u->headers_in.chunked = 0;
         u->length = -1;
 
-        u->input_filter_init = ngx_http_ws_relay_init;
-        u->input_filter = ngx_http_ws_relay_filter;
+        u->input_filter_init = ngx_http_ws_tunnel_init;
+        u->input_filter = ngx_http_ws_tunnel_filter;
         u->input_filter_ctx = r;
 
         return NGX_OK;

@@ -1,0 +1,601 @@
+
+/*
+ * Copyright (C) the ngx_ws authors
+ *
+ * The tunnel: an upgraded WebSocket.  Taking the connection over from the
+ * upstream machinery (docs/design.md, "Taking the upgraded connection
+ * over"), the event handlers of both connections, the tunnel's timers,
+ * owning both connections once the request is freed ("Detaching from the
+ * request"), and the one way out: every end of a WebSocket goes through
+ * ngx_http_ws_finalize().  Frames are moved by ngx_http_ws_relay.c.
+ */
+
+
+#include "ngx_http_ws_module.h"
+
+
+static ngx_event_handler_pt ngx_http_ws_handler_of(ngx_connection_t *c);
+static void ngx_http_ws_set_handlers(ngx_connection_t *c,
+    ngx_event_handler_pt handler);
+static void ngx_http_ws_attached_handler(ngx_event_t *ev);
+static void ngx_http_ws_own(ngx_http_ws_tunnel_t *t);
+#if (NGX_HTTP_SSL)
+static void ngx_http_ws_ssl_save_session(ngx_connection_t *pc);
+#endif
+static void ngx_http_ws_event_handler(ngx_event_t *ev);
+static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
+static void ngx_http_ws_close_timeout(ngx_event_t *ev);
+static void ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t);
+static void ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t);
+static void ngx_http_ws_tunnel_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_ws_tunnel_init(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    size_t                   n;
+    ngx_uint_t               i;
+    ngx_time_t              *tp;
+    ngx_connection_t        *c, *pc;
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_ws_dir_t       *d;
+    ngx_http_upstream_t     *u;
+    ngx_http_ws_ctx_t       *ctx;
+    ngx_http_ws_tunnel_t    *t;
+    ngx_http_ws_loc_conf_t  *wlcf;
+
+    /*
+     * Called by the upstream's non-buffered path once the 101 went
+     * through the header filters, before any body byte is read or sent.
+     */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
+
+    u = r->upstream;
+    c = r->connection;
+    pc = u->peer.connection;
+
+    if (r->headers_out.status != NGX_HTTP_SWITCHING_PROTOCOLS) {
+        /* a header filter changed the answer: no tunnel behind it */
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "ws: response status changed to %ui, not upgrading",
+                      r->headers_out.status);
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ws_tunnel_cleanup;
+    cln->data = ctx;
+
+    t = ngx_calloc(sizeof(ngx_http_ws_tunnel_t), c->log);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->tunnel = t;
+
+    t->request = r;
+    t->connection = c;
+    t->peer = pc;
+    t->conf = wlcf;
+
+    r->keepalive = 0;
+    c->log->action = "proxying websocket";
+
+    tp = ngx_timeofday();
+    t->start_sec = tp->sec;
+    t->start_msec = tp->msec;
+
+    for (i = 0; i < 2; i++) {
+        d = &t->dir[i];
+
+        ws_parser_init(&d->parser, i == 0, wlcf->validate_utf8,
+                       (uint64_t) wlcf->max_frame_size,
+                       (uint64_t) wlcf->max_message_size);
+
+        d->src = (i == 0) ? c : pc;
+        d->dst = (i == 0) ? pc : c;
+    }
+
+    /* client frames that came with the request */
+
+    n = r->header_in->last - r->header_in->pos;
+
+    if (n) {
+        d = &t->dir[0];
+
+        if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        d->buf.last = ngx_cpymem(d->buf.last, r->header_in->pos, n);
+        d->bytes_in += n;
+        r->header_in->pos = r->header_in->last;
+    }
+
+    /* backend frames read together with the 101 */
+
+    n = u->buffer.last - u->buffer.pos;
+
+    if (n) {
+        d = &t->dir[1];
+
+        if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        d->buf.last = ngx_cpymem(d->buf.last, u->buffer.pos, n);
+        d->bytes_in += n;
+    }
+
+    /*
+     * The rest of the non-buffered path then finds nothing to read into
+     * and nothing to write.
+     */
+
+    if (u->buffer.start) {
+        (void) ngx_pfree(r->pool, u->buffer.start);
+    }
+
+    /* the request head sent to the backend is not needed any more */
+
+    if (ctx->request_buf) {
+        ngx_free(ctx->request_buf->start);
+        ctx->request_buf->start = NULL;
+        ctx->request_buf->pos = NULL;
+        ctx->request_buf->last = NULL;
+        ctx->request_buf->end = NULL;
+    }
+
+    u->buffer.start = NULL;
+    u->buffer.pos = NULL;
+    u->buffer.last = NULL;
+    u->buffer.end = NULL;
+    u->length = -1;
+
+    if (ngx_tcp_nodelay(pc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    t->close_timer.handler = ngx_http_ws_close_timeout;
+    t->close_timer.data = t;
+    t->close_timer.log = c->log;
+
+    /*
+     * From now on the events of both connections come to the relay
+     * directly; nginx's handlers are kept for a tunnel that ends attached
+     * to its request (nginx's non-buffered handler finalizes it).
+     */
+
+    t->upstream_done = u->read_event_handler;
+    t->request_handler = ngx_http_ws_handler_of(c);
+    t->upstream_handler = ngx_http_ws_handler_of(pc);
+
+    ngx_http_ws_set_handlers(c, ngx_http_ws_attached_handler);
+    ngx_http_ws_set_handlers(pc, ngx_http_ws_attached_handler);
+
+    /*
+     * On a graceful shutdown nginx calls the read handler of "idle"
+     * connections with c->close set: the WebSocket then closes with 1001
+     * on both sides instead of being cut.
+     */
+
+    c->idle = 1;
+
+    /* the relay starts from the event loop, after this call chain */
+
+    ngx_post_event(c->read, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ws_tunnel_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t  *r = data;
+
+    /* the relay reads the backend itself; nothing may arrive here */
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "ws: unexpected %z bytes in upstream filter", bytes);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_event_handler_pt
+ngx_http_ws_handler_of(ngx_connection_t *c)
+{
+    /* nginx's handler of the connection, even while SSL swapped one */
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl && c->ssl->saved_read_handler) {
+        return c->ssl->saved_read_handler;
+    }
+#endif
+
+    return c->read->handler;
+}
+
+
+static void
+ngx_http_ws_set_handlers(ngx_connection_t *c, ngx_event_handler_pt handler)
+{
+    c->read->handler = handler;
+    c->write->handler = handler;
+
+#if (NGX_HTTP_SSL)
+
+    /*
+     * ngx_ssl_recv() and ngx_ssl_write(), waiting on the other event
+     * (SSL_ERROR_WANT_WRITE on a read, WANT_READ on a write: a KeyUpdate
+     * or a renegotiation with the socket full), keep the handler they
+     * replaced and put it back later: that one must be ours too.
+     */
+
+    if (c->ssl) {
+        if (c->ssl->saved_read_handler) {
+            c->ssl->saved_read_handler = handler;
+        }
+
+        if (c->ssl->saved_write_handler) {
+            c->ssl->saved_write_handler = handler;
+        }
+    }
+
+#endif
+}
+
+
+static void
+ngx_http_ws_attached_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_http_ws_ctx_t     *ctx;
+    ngx_http_ws_tunnel_t  *t;
+
+    /* both connections' data is still the request */
+
+    c = ev->data;
+    r = c->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    t = ctx->tunnel;
+
+    ngx_http_ws_run(t, ev);
+
+    if (t->finalized) {
+        ngx_http_ws_finalize(t);
+        return;
+    }
+
+    /*
+     * Once the 101 is out, the request is freed, unless something may
+     * still refer to it (t->stay is set then).
+     */
+
+    if (!ngx_http_ws_head_pending(t) && ngx_http_ws_detach(t) == NGX_OK) {
+        ngx_http_ws_own(t);
+        return;
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_ws_own(ngx_http_ws_tunnel_t *t)
+{
+    ngx_connection_t  *c, *pc;
+
+    /* the request is freed: both connections are the tunnel's */
+
+    c = t->connection;
+    pc = t->peer;
+
+    c->data = t;
+    pc->data = t;
+
+    ngx_http_ws_set_handlers(c, ngx_http_ws_event_handler);
+    ngx_http_ws_set_handlers(pc, ngx_http_ws_event_handler);
+
+#if (NGX_HTTP_SSL)
+    if (pc->ssl && pc->ssl->save_session) {
+        /* a session ticket may come at any time (RFC 8446 4.6.1) */
+        pc->ssl->save_session = t->peer_save_session
+                                ? ngx_http_ws_ssl_save_session : NULL;
+    }
+#endif
+
+    c->log->handler = ngx_http_ws_log_error;
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static void
+ngx_http_ws_ssl_save_session(ngx_connection_t *pc)
+{
+    ngx_http_ws_tunnel_t   *t;
+    ngx_peer_connection_t   peer;
+
+    /*
+     * A session ticket from the backend after the detach: saved to the
+     * balancer's peer, as ngx_http_upstream_ssl_save_session() does, with
+     * the copy of the balancer's state.
+     */
+
+    t = pc->data;
+
+    if (t == NULL || t->peer_save_session == NULL || t->peer_free == NULL) {
+        return;
+    }
+
+    ngx_memzero(&peer, sizeof(ngx_peer_connection_t));
+    peer.log = pc->log;
+    peer.connection = pc;
+    peer.tries = t->tries;
+
+    t->peer_save_session(&peer, &t->rrp);
+}
+
+#endif
+
+
+static void
+ngx_http_ws_event_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_ws_tunnel_t  *t;
+
+    /* a detached tunnel: both connections' data is the tunnel */
+
+    c = ev->data;
+    t = c->data;
+
+    ngx_http_ws_run(t, ev);
+
+    if (t->finalized) {
+        ngx_http_ws_finalize(t);
+    }
+}
+
+
+static void
+ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+
+    c = t->connection;
+
+    if (ev != c->read || !c->close) {
+        ngx_http_ws_relay_run(t);
+        return;
+    }
+
+    /*
+     * On a graceful shutdown nginx calls the read handler of "idle"
+     * connections with c->close set: the WebSocket closes with 1001 on
+     * both sides, or ends at once when worker_shutdown_timeout expired.
+     */
+
+    c->close = 0;
+
+    if (t->shutdown) {
+        t->finalized = 1;
+        return;
+    }
+
+    t->shutdown = 1;
+    c->idle = 0;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: closing on worker shutdown");
+
+    ngx_http_ws_relay_close(t, WS_CLOSE_GOING_AWAY);
+}
+
+
+static void
+ngx_http_ws_close_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_http_ws_tunnel_t  *t;
+
+    t = ev->data;
+    c = t->connection;
+
+    if (t->request) {
+        ngx_http_set_log_request(c->log, t->request);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: close handshake timed out");
+
+    ngx_http_ws_finalize(t);
+}
+
+
+static void
+ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
+{
+    ngx_time_t                *tp;
+    ngx_connection_t          *c, *pc;
+    ngx_http_request_t        *r;
+    ngx_http_upstream_t       *u;
+    ngx_peer_connection_t      peer;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /*
+     * The one way out of a WebSocket, whatever ended it: the relay is
+     * over, then both connections are closed the way
+     * ngx_http_upstream_finalize_request() closes them.
+     */
+
+    c = t->connection;
+
+    tp = ngx_timeofday();
+    t->duration = (ngx_msec_int_t) ((tp->sec - t->start_sec) * 1000
+                                    + (tp->msec - t->start_msec));
+
+    if (t->close_timer.timer_set) {
+        ngx_del_timer(&t->close_timer);
+    }
+
+    ngx_http_ws_relay_free(t);
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->idle = 0;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "ws relay done");
+
+    if (t->request) {
+
+        /*
+         * Attached: the end goes the way of any non-buffered response
+         * that is complete: with nothing left to send and u->length == 0,
+         * nginx's handler finalizes the upstream request (frees the peer,
+         * closes the backend connection) and then the client's request,
+         * which writes the access log line and frees the tunnel
+         * (ngx_http_ws_tunnel_cleanup()).
+         */
+
+        r = t->request;
+        u = r->upstream;
+
+        ngx_http_ws_set_handlers(c, t->request_handler);
+
+        if (u->peer.connection) {
+            ngx_http_ws_set_handlers(u->peer.connection, t->upstream_handler);
+            u->peer.connection->read->timedout = 0;
+        }
+
+        if (!t->side[NGX_HTTP_WS_CLIENT].dead) {
+            /* the client may still send its close reply: do not reset it */
+            r->lingering_close = 1;
+        }
+
+        u->length = 0;
+        u->read_event_handler = t->upstream_done;
+
+        t->upstream_done(r, u);
+
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    /* detached: the backend, as ngx_http_upstream_finalize_request() does */
+
+    pc = t->peer;
+
+    if (t->peer_free) {
+        ngx_memzero(&peer, sizeof(ngx_peer_connection_t));
+        peer.log = c->log;
+        peer.connection = pc;
+        peer.tries = t->tries;
+
+        t->peer_free(&peer, &t->rrp, 0);
+        t->peer_free = NULL;
+    }
+
+    if (pc) {
+        t->peer_sent = pc->sent;
+
+#if (NGX_HTTP_SSL)
+        if (pc->ssl) {
+            pc->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(pc);
+        }
+#endif
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "close http upstream connection: %d", pc->fd);
+
+        if (pc->pool) {
+            ngx_destroy_pool(pc->pool);
+        }
+
+        ngx_close_connection(pc);
+        t->peer = NULL;
+    }
+
+    c->log->action = "logging request";
+
+    ngx_http_ws_log_request(t);
+
+    c->log->action = "closing request";
+
+#if (NGX_STAT_STUB)
+    if (t->stat_writing) {
+        (void) ngx_atomic_fetch_add(ngx_stat_writing, -1);
+        t->stat_writing = 0;
+    }
+#endif
+
+    clcf = t->clcf;
+
+    if (t->side[NGX_HTTP_WS_CLIENT].dead || c->error
+        || (clcf->lingering_close != NGX_HTTP_LINGERING_ALWAYS
+            && clcf->lingering_close != NGX_HTTP_LINGERING_ON))
+    {
+        clcf = NULL;
+    }
+
+    ngx_http_ws_tunnel_free(t);
+
+    /* the client may still send its close reply: do not reset it */
+
+    ngx_http_ws_close_client(c, clcf);
+}
+
+
+static void
+ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t)
+{
+    if (t->close_timer.timer_set) {
+        ngx_del_timer(&t->close_timer);
+    }
+
+    ngx_http_ws_relay_free(t);
+
+    ngx_free(t->snap);
+    ngx_free(t);
+}
+
+
+static void
+ngx_http_ws_tunnel_cleanup(void *data)
+{
+    ngx_http_ws_ctx_t  *ctx = data;
+
+    ngx_http_ws_tunnel_t  *t;
+
+    /* the request ends while the tunnel is attached to it */
+
+    t = ctx->tunnel;
+
+    if (t == NULL) {
+        return;
+    }
+
+    ctx->tunnel = NULL;
+
+    ngx_http_ws_tunnel_free(t);
+}
