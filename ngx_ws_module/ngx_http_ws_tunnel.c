@@ -188,10 +188,16 @@ ngx_http_ws_tunnel_init(void *data)
     /*
      * On a graceful shutdown nginx calls the read handler of "idle"
      * connections with c->close set: the WebSocket then closes with 1001
-     * on both sides instead of being cut.
+     * on both sides instead of being cut.  A 101 that comes after the
+     * shutdown began is closed the same way at once: nginx looks for idle
+     * connections only when the shutdown begins.
      */
 
     c->idle = 1;
+
+    if (ngx_exiting) {
+        c->close = 1;
+    }
 
     /* the relay starts from the event loop, after this call chain */
 
@@ -274,6 +280,9 @@ ngx_http_ws_attached_handler(ngx_event_t *ev)
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
+
+    /* nginx's upstream code set its own while the 101 went through */
+    c->log->action = "proxying websocket";
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
     t = ctx->tunnel;
