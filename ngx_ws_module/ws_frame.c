@@ -429,6 +429,14 @@ ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
     p->hdr_len = 0;
     b->hold = b->scan;
 
+    /*
+     * The skipped frame is dropped at once: the caller may not scan again
+     * (a close was queued already), and a full buffer with nothing to send
+     * and nothing to parse would never be read into again.
+     */
+
+    ws_drop(p, b);
+
     return WS_SCAN_ERROR;
 
 discard:

@@ -2504,6 +2504,34 @@ test_direct(void)
     CHECK(b.pos == b.fwd && ws_buf_empty(&b));
     CHECK_EQ(p.frames, 2);
 
+    /*
+     * a first violation in drop mode that fills the buffer to its end:
+     * the skipped frame is dropped by the same call, the buffer is empty
+     * (the relay, which has queued its close already, does not scan again)
+     */
+    ws_parser_init(&p, 0, 1, 0, 0);
+    ws_buf_reset(&b);
+    ws_discard_output(&p, &b);
+    s.len = 0;
+    put_frame(&s, 1, WS_OP_BINARY, big, 250);
+    put_frame_ex(&s, 0x8f, 0, NULL, 0, 0, NULL);  /* unknown opcode */
+    CHECK_EQ(s.len, 256);
+    buf_recv(&b, s.data, s.len);
+    CHECK(b.last == b.end);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_ERROR);
+    CHECK_STR(p.error, "unknown opcode");
+    CHECK(p.state == WS_ST_HEADER && p.failed);
+    CHECK(b.pos == b.fwd && b.scan == b.last);
+    CHECK(ws_buf_empty(&b));
+    CHECK(ws_can_inject(&p, &b));
+    ws_buf_reset(&b);
+    s.len = 0;
+    put_close(&s, 1002, "");
+    buf_recv(&b, s.data, s.len);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_CLOSE);
+    CHECK_EQ(p.close_code, 1002);
+    CHECK_EQ(p.forwarded, 0);
+
     /* with no buffer at all */
     ws_parser_init(&p, 0, 1, 0, 0);
     memset(&b, 0, sizeof(b));
