@@ -83,7 +83,8 @@ $(BUILD)/unit/%: $(UNIT_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS) $(UNIT_HDRS) \
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 
-$(BUILD)/unit-asan/%: $(UNIT_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS) $(UNIT_HDRS)
+$(BUILD)/unit-asan/%: $(UNIT_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS) $(UNIT_HDRS) \
+                      $(CORE_DIR)/core-sources
 	@mkdir -p $(@D)
 	$(CC) $(UNIT_ASAN_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 

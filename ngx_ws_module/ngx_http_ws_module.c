@@ -308,8 +308,9 @@ static ngx_int_t
 ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char             *p;
-    off_t               n;
+    u_char                *p;
+    off_t                  n;
+    ngx_time_t            *tp;
     ngx_msec_int_t         ms;
     ngx_http_ws_ctx_t     *ctx;
     ngx_http_ws_tunnel_t  *t;
@@ -386,9 +387,9 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             ms = t->duration;
 
         } else {
-            ms = (ngx_msec_int_t) ((ngx_time() - t->start_sec) * 1000
-                                   + (ngx_timeofday()->msec
-                                      - t->start_msec));
+            tp = ngx_timeofday();
+            ms = (ngx_msec_int_t) ((tp->sec - t->start_sec) * 1000
+                                   + (tp->msec - t->start_msec));
         }
 
         ms = ngx_max(ms, 0);

@@ -457,6 +457,8 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
 
     c = t->connection;
 
+    t->finalized = 1;
+
     tp = ngx_timeofday();
     t->duration = (ngx_msec_int_t) ((tp->sec - t->start_sec) * 1000
                                     + (tp->msec - t->start_msec));

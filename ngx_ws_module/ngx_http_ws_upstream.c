@@ -985,9 +985,10 @@ ngx_http_ws_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 ngx_int_t
 ngx_http_ws_init_skip_headers(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *conf)
 {
-    ngx_str_t             *s;
-    ngx_uint_t             i;
-    ngx_array_t            keys;
+    size_t                 size;
+    ngx_str_t             *s, *name;
+    ngx_uint_t             i, n;
+    ngx_array_t            keys, names;
     ngx_hash_key_t        *hk;
     ngx_hash_init_t        hash;
     ngx_http_ws_header_t  *sh;
@@ -998,42 +999,79 @@ ngx_http_ws_init_skip_headers(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *conf)
      * once (as ngx_http_grpc_init_headers() does).
      */
 
-    if (ngx_array_init(&keys, cf->temp_pool, 16, sizeof(ngx_hash_key_t))
+    if (ngx_array_init(&names, cf->temp_pool, 16, sizeof(ngx_str_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     for (s = ngx_http_ws_skip_headers; s->len; s++) {
-        hk = ngx_array_push(&keys);
-        if (hk == NULL) {
+        name = ngx_array_push(&names);
+        if (name == NULL) {
             return NGX_ERROR;
         }
 
-        hk->key = *s;
-        hk->key_hash = ngx_hash_key_lc(s->data, s->len);
-        hk->value = (void *) 1;
+        *name = *s;
     }
 
     if (conf->headers) {
         sh = conf->headers->elts;
 
         for (i = 0; i < conf->headers->nelts; i++) {
-            hk = ngx_array_push(&keys);
-            if (hk == NULL) {
+            name = ngx_array_push(&names);
+            if (name == NULL) {
                 return NGX_ERROR;
             }
 
-            hk->key = sh[i].name;
-            hk->key_hash = ngx_hash_key_lc(sh[i].name.data, sh[i].name.len);
-            hk->value = (void *) 1;
+            *name = sh[i].name;
         }
+    }
+
+    if (ngx_array_init(&keys, cf->temp_pool, names.nelts,
+                       sizeof(ngx_hash_key_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* each name once, and buckets that hold the longest */
+
+    size = 64;
+    name = names.elts;
+
+    for (i = 0; i < names.nelts; i++) {
+
+        for (n = 0; n < i; n++) {
+            if (name[n].len == name[i].len
+                && ngx_strncasecmp(name[n].data, name[i].data, name[i].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (n < i) {
+            continue;
+        }
+
+        hk = ngx_array_push(&keys);
+        if (hk == NULL) {
+            return NGX_ERROR;
+        }
+
+        hk->key = name[i];
+        hk->key_hash = ngx_hash_key_lc(name[i].data, name[i].len);
+        hk->value = (void *) 1;
+
+        size = ngx_max(size, sizeof(void *)
+                             + ngx_align(name[i].len + 2, sizeof(void *))
+                             + sizeof(void *));
     }
 
     hash.hash = &conf->skip_headers;
     hash.key = ngx_hash_key_lc;
     hash.max_size = 512;
-    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+    hash.bucket_size = ngx_align(size, ngx_cacheline_size);
     hash.name = "ws_skip_headers_hash";
     hash.pool = cf->pool;
     hash.temp_pool = NULL;
