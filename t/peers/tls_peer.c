@@ -1,13 +1,15 @@
 
 /*
- * A TLS 1.3 WebSocket peer for t/tls13.t, on OpenSSL 3.
+ * A TLS WebSocket peer for t/tls13.t and t/tls_reneg.t, on OpenSSL 3.
  *
- *   tls_peer server [--tickets N] PORT CERT KEY
- *   tls_peer client [--sni NAME] PORT PATH COMMAND...
+ *   tls_peer server [--tickets N] [--tls12 [--ticket-data N] [--rcvbuf N]]
+ *                   PORT CERT KEY
+ *   tls_peer client [--sni NAME] [--tls12] PORT PATH COMMAND...
  *
  * The server is a backend on 127.0.0.1:PORT, one process per connection,
- * that accepts only TLS 1.3, answers the WebSocket upgrade and echoes data
- * frames; text messages are also commands:
+ * that accepts only TLS 1.3 (only TLS 1.2 with --tls12), answers the
+ * WebSocket upgrade and echoes data frames; text messages are also
+ * commands:
  *
  *   ticket [K]          K NewSessionTickets now (SSL_new_session_ticket()),
  *                       then the text "ticket-sent"
@@ -30,13 +32,38 @@
  *   resumed?            the text "resumed 1" or "resumed 0": whether the
  *                       TLS session was resumed
  *
- * Pings get pongs, a close gets the same close back and the connection
- * ends.  --tickets N sets the tickets sent after the handshake (default 0:
- * then the only ones are those asked for).  One line per action goes to
- * stderr: "conn ID: ...".
+ * and with --tls12, renegotiations started by the server (a HelloRequest,
+ * SSL_renegotiate()), which the client may answer or refuse; the text
+ * after a HelloRequest goes in the same TCP segment:
  *
- * The client connects to nginx with TLS 1.3 (no verification, SNI
- * "localhost"), upgrades PATH, checks the 101 and runs its commands:
+ *   reneg               a HelloRequest, then the text "reneg-sent"
+ *   reneg-hold MS       a HelloRequest, then the text "reneg-hold"; reads
+ *                       nothing for MS ms: the client's ClientHello waits
+ *   hold PATH           the text "holding"; reads nothing until the file
+ *                       PATH.go exists (at most 60 s); when PATH.reneg
+ *                       appears meanwhile, a HelloRequest and the text
+ *                       "hello-request-sent"; then reads data frames
+ *                       without echoing them up to the text "hold-end",
+ *                       and answers "held BYTES SHA256" (of their payload)
+ *   renegotiations?     the text "renegotiations N": how many completed
+ *
+ * A request whose line has "reneg-at-upgrade=MS" gets its 101 and a
+ * HelloRequest in one TCP segment, and nothing is read for MS ms after
+ * them.  --ticket-data N puts N bytes of application data into every
+ * session ticket (SSL_SESSION_set1_ticket_appdata()): a client's
+ * ClientHello that offers the ticket again, as in a renegotiation, is as
+ * long.  --rcvbuf N sets SO_RCVBUF of the listening socket (a small
+ * window toward the client).
+ *
+ * Pings get pongs, a close gets the same close back and the connection
+ * ends.  --tickets N sets the TLS 1.3 tickets sent after the handshake
+ * (default 0: then the only ones are those asked for).  One line per
+ * action goes to stderr: "conn ID: ...", and "conn ID: renegotiation N
+ * done" when one completes.
+ *
+ * The client connects to nginx with TLS 1.3 (TLS 1.2 with --tls12; no
+ * verification, SNI "localhost"), upgrades PATH, checks the 101 and runs
+ * its commands:
  *
  *   send:TEXT       a text message
  *   expect:TEXT     the next message must be the text TEXT
@@ -54,6 +81,12 @@
  *                   the flood's pattern, "flood-done", and all the texts
  *                   back
  *   close           a close 1000, the close back, the end of the stream
+ *   reneg           a renegotiation started by the client (--tls12):
+ *                   prints "renegotiation done" or "renegotiation refused:
+ *                   REASON" (OpenSSL's reason of the failure)
+ *   tcp-eof         the TCP connection is closed by the other side within
+ *                   10 s: prints "tcp eof" ("tcp reset" for a reset), and
+ *                   what came before it is discarded
  *
  * It prints what it receives ("text hello", "binary 70000", "close 1000",
  * "flood 8388608 bytes", "eof") and exits with 0 when every command
@@ -62,6 +95,7 @@
 
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -75,6 +109,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <openssl/err.h>
@@ -108,6 +143,8 @@ typedef struct {
     size_t          end;
     unsigned        updates_sent;
     unsigned        updates_received;
+    unsigned        hellos;
+    unsigned        handshakes;
 } peer_t;
 
 
@@ -145,6 +182,12 @@ static void msg_callback(int write_p, int version, int content_type,
     const void *buf, size_t len, SSL *ssl, void *arg);
 static int key_update(peer_t *p);
 static int new_tickets(peer_t *p, int n);
+static void info_callback(const SSL *ssl, int where, int ret);
+static int hello_request(peer_t *p, const char *text);
+static int ticket_generate(SSL *ssl, void *arg);
+static SSL_TICKET_RETURN ticket_decrypt(SSL *ssl, SSL_SESSION *sess,
+    const unsigned char *name, size_t name_len, SSL_TICKET_STATUS status,
+    void *arg);
 static void pattern(unsigned char *buf, size_t len, size_t offset);
 static int header_value(const char *head, const char *name, char *value,
     size_t size);
@@ -157,14 +200,19 @@ static int server_command(peer_t *p, const char *cmd, double *later,
 static int server_flood(peer_t *p, size_t total);
 static int server_stall(peer_t *p, long ms);
 static int server_slowread(peer_t *p, long frames);
+static int server_hold(peer_t *p, const char *path);
+static int file_exists(const char *path, const char *suffix);
 
 static int client_main(int argc, char **argv);
 static int client_command(peer_t *p, const char *cmd);
 static int client_expect(peer_t *p, const char *text);
 static int client_flood(peer_t *p, size_t total);
+static int client_reneg(peer_t *p);
+static int client_tcp_eof(peer_t *p);
 
 
 static const char  *prog = "tls_peer";
+static size_t       ticket_data;
 
 
 int
@@ -180,9 +228,10 @@ main(int argc, char **argv)
         return client_main(argc - 2, argv + 2);
     }
 
-    fprintf(stderr, "usage: %s server [--tickets N] PORT CERT KEY\n"
-            "       %s client [--sni NAME] PORT PATH COMMAND...\n",
-            prog, prog);
+    fprintf(stderr, "usage: %s server [--tickets N] [--tls12 "
+            "[--ticket-data N] [--rcvbuf N]] PORT CERT KEY\n"
+            "       %s client [--sni NAME] [--tls12] PORT PATH "
+            "COMMAND...\n", prog, prog);
 
     return 2;
 }
@@ -674,7 +723,7 @@ read_message(peer_t *p, message_t *m)
 }
 
 
-/* counts the KeyUpdates received */
+/* counts the KeyUpdates and ClientHellos received */
 
 static void
 msg_callback(int write_p, int version, int content_type, const void *buf,
@@ -687,10 +736,19 @@ msg_callback(int write_p, int version, int content_type, const void *buf,
 
     p = arg;
 
-    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0
-        && ((const unsigned char *) buf)[0] == SSL3_MT_KEY_UPDATE)
-    {
+    if (write_p || content_type != SSL3_RT_HANDSHAKE || len == 0) {
+        return;
+    }
+
+    switch (((const unsigned char *) buf)[0]) {
+
+    case SSL3_MT_KEY_UPDATE:
         p->updates_received++;
+        break;
+
+    case SSL3_MT_CLIENT_HELLO:
+        p->hellos++;
+        break;
     }
 }
 
@@ -752,6 +810,132 @@ new_tickets(peer_t *p, int n)
     }
 
     return 0;
+}
+
+
+/*
+ * Counts the completed handshakes, the first one and renegotiations: those
+ * with a ClientHello (sending a HelloRequest completes one too).
+ */
+
+static void
+info_callback(const SSL *ssl, int where, int ret)
+{
+    peer_t  *p;
+
+    (void) ret;
+
+    if (!(where & SSL_CB_HANDSHAKE_DONE)) {
+        return;
+    }
+
+    p = SSL_get_app_data(ssl);
+
+    if (p == NULL || p->hellos == p->handshakes) {
+        return;
+    }
+
+    p->handshakes = p->hellos;
+
+    if (p->handshakes > 1) {
+        say(p, "renegotiation %u done", p->handshakes - 1);
+    }
+}
+
+
+/*
+ * A HelloRequest, sent now: the client is to start a renegotiation.  The
+ * text after it, if any, and what was written while TCP_CORK was on go in
+ * the same segment: the client reads them at once.
+ */
+
+static int
+hello_request(peer_t *p, const char *text)
+{
+    int  rc, on;
+
+    on = 1;
+    setsockopt(p->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+
+    rc = 0;
+
+    ERR_clear_error();
+
+    if (SSL_renegotiate(p->ssl) != 1) {
+        say(p, "SSL_renegotiate() failed");
+        ssl_errors("SSL_renegotiate");
+        rc = -1;
+
+    } else if (SSL_do_handshake(p->ssl) != 1) {
+        say(p, "SSL_do_handshake() after SSL_renegotiate() failed");
+        ssl_errors("SSL_do_handshake");
+        rc = -1;
+
+    } else if (text && send_text(p, text) != 0) {
+        rc = -1;
+    }
+
+    on = 0;
+    setsockopt(p->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+
+    return rc;
+}
+
+
+/* --ticket-data: application data that makes every ticket long */
+
+static int
+ticket_generate(SSL *ssl, void *arg)
+{
+    static unsigned char  *data;
+
+    (void) arg;
+
+    if (ticket_data == 0) {
+        return 1;
+    }
+
+    if (data == NULL) {
+        data = malloc(ticket_data);
+        if (data == NULL) {
+            return 0;
+        }
+
+        pattern(data, ticket_data, 0);
+    }
+
+    return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), data,
+                                           ticket_data);
+}
+
+
+static SSL_TICKET_RETURN
+ticket_decrypt(SSL *ssl, SSL_SESSION *sess, const unsigned char *name,
+    size_t name_len, SSL_TICKET_STATUS status, void *arg)
+{
+    (void) ssl;
+    (void) sess;
+    (void) name;
+    (void) name_len;
+    (void) arg;
+
+    /* as without the callback: a new ticket when none was usable */
+
+    switch (status) {
+
+    case SSL_TICKET_SUCCESS:
+        return SSL_TICKET_RETURN_USE;
+
+    case SSL_TICKET_SUCCESS_RENEW:
+        return SSL_TICKET_RETURN_USE_RENEW;
+
+    case SSL_TICKET_FATAL_ERR_MALLOC:
+    case SSL_TICKET_FATAL_ERR_OTHER:
+        return SSL_TICKET_RETURN_ABORT;
+
+    default:
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
 }
 
 
@@ -852,17 +1036,40 @@ ws_accept(const char *key, char *accept)
 static int
 server_main(int argc, char **argv)
 {
-    int                  fd, s, one, tickets;
+    int                  fd, s, one, tickets, tls12, rcvbuf, version;
     long                 id;
     pid_t                pid;
     SSL_CTX             *ctx;
     struct sockaddr_in   sin;
 
     tickets = 0;
+    tls12 = 0;
+    rcvbuf = 0;
 
     while (argc > 0 && strncmp(argv[0], "--", 2) == 0) {
-        if (strcmp(argv[0], "--tickets") == 0 && argc > 1) {
+        if (strcmp(argv[0], "--tls12") == 0) {
+            tls12 = 1;
+            argc--;
+            argv++;
+            continue;
+        }
+
+        if (argc > 1 && strcmp(argv[0], "--tickets") == 0) {
             tickets = atoi(argv[1]);
+            argc -= 2;
+            argv += 2;
+            continue;
+        }
+
+        if (argc > 1 && strcmp(argv[0], "--ticket-data") == 0) {
+            ticket_data = (size_t) atol(argv[1]);
+            argc -= 2;
+            argv += 2;
+            continue;
+        }
+
+        if (argc > 1 && strcmp(argv[0], "--rcvbuf") == 0) {
+            rcvbuf = atoi(argv[1]);
             argc -= 2;
             argv += 2;
             continue;
@@ -872,9 +1079,9 @@ server_main(int argc, char **argv)
         return 2;
     }
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s server [--tickets N] PORT CERT KEY\n",
-                prog);
+    if (argc != 3 || (!tls12 && (ticket_data || rcvbuf))) {
+        fprintf(stderr, "usage: %s server [--tickets N] [--tls12 "
+                "[--ticket-data N] [--rcvbuf N]] PORT CERT KEY\n", prog);
         return 2;
     }
 
@@ -884,9 +1091,24 @@ server_main(int argc, char **argv)
         return 1;
     }
 
-    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    version = tls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+
+    SSL_CTX_set_min_proto_version(ctx, version);
+    SSL_CTX_set_max_proto_version(ctx, version);
     SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+
+    if (tls12) {
+        SSL_CTX_set_info_callback(ctx, info_callback);
+
+        if (ticket_data
+            && SSL_CTX_set_session_ticket_cb(ctx, ticket_generate,
+                                             ticket_decrypt, NULL) != 1)
+        {
+            ssl_errors("SSL_CTX_set_session_ticket_cb");
+            return 1;
+        }
+    }
+
     SSL_CTX_set_num_tickets(ctx, tickets);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *) "tls_peer",
                                    8);
@@ -907,6 +1129,16 @@ server_main(int argc, char **argv)
     one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 
+    /* before listen(): accepted sockets inherit it, and the window scale */
+
+    if (rcvbuf > 0
+        && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf))
+           == -1)
+    {
+        perror("SO_RCVBUF");
+        return 1;
+    }
+
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_port = htons((unsigned short) atoi(argv[0]));
@@ -921,8 +1153,9 @@ server_main(int argc, char **argv)
 
     signal(SIGCHLD, SIG_IGN);
 
-    say(NULL, "listening on 127.0.0.1:%s, %d tickets after the handshake",
-        argv[0], tickets);
+    say(NULL, "listening on 127.0.0.1:%s, TLS 1.%d, %d tickets after the "
+        "handshake, %zu bytes of ticket data", argv[0], tls12 ? 2 : 3,
+        tickets, ticket_data);
 
     for (id = 1; /* void */; id++) {
         s = accept(fd, NULL, NULL);
@@ -957,8 +1190,9 @@ static void
 server_conn(SSL_CTX *ctx, int fd, long id)
 {
     int        rc, one, later_what;
+    long       hold;
     char       head[MAX_HEAD + 1], key[128], accept[64], resp[512];
-    char       line[256];
+    char       line[256], *at;
     double     later;
     peer_t     peer, *p;
     frame_t    f;
@@ -978,6 +1212,7 @@ server_conn(SSL_CTX *ctx, int fd, long id)
     }
 
     SSL_set_fd(p->ssl, fd);
+    SSL_set_app_data(p->ssl, p);
     SSL_set_msg_callback(p->ssl, msg_callback);
     SSL_set_msg_callback_arg(p->ssl, p);
 
@@ -1014,11 +1249,31 @@ server_conn(SSL_CTX *ctx, int fd, long id)
              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
 
+    at = strstr(line, "reneg-at-upgrade=");
+    hold = at ? atol(at + 17) : 0;
+
+    if (at) {
+        /* the 101 and the HelloRequest go in one segment */
+        one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+    }
+
     if (write_all(p, resp, strlen(resp)) != 0) {
         return;
     }
 
     say(p, "upgraded: %s", line);
+
+    if (at) {
+        if (hello_request(p, NULL) != 0) {
+            return;
+        }
+
+        say(p, "hello request sent with the 101, reading nothing for %ld "
+            "ms", hold);
+
+        sleep_ms(hold);
+    }
 
     later = 0;
     later_what = 0;
@@ -1186,6 +1441,42 @@ server_command(peer_t *p, const char *cmd, double *later, int *later_what)
         return send_text(p, reply);
     }
 
+    if (strcmp(cmd, "reneg") == 0) {
+        if (hello_request(p, "reneg-sent") != 0) {
+            return -1;
+        }
+
+        say(p, "hello request sent");
+
+        return 0;
+    }
+
+    if (sscanf(cmd, "reneg-hold %ld", &ms) == 1) {
+        if (hello_request(p, "reneg-hold") != 0) {
+            return -1;
+        }
+
+        say(p, "hello request sent, reading nothing for %ld ms", ms);
+
+        sleep_ms(ms);
+
+        say(p, "reading again");
+
+        return 0;
+    }
+
+    if (strncmp(cmd, "hold ", 5) == 0) {
+        return server_hold(p, cmd + 5);
+    }
+
+    if (strcmp(cmd, "renegotiations?") == 0) {
+        snprintf(reply, sizeof(reply), "renegotiations %u",
+                 p->handshakes ? p->handshakes - 1 : 0);
+        say(p, "%s", reply);
+
+        return send_text(p, reply);
+    }
+
     return 1;
 }
 
@@ -1330,6 +1621,124 @@ server_slowread(peer_t *p, long frames)
 }
 
 
+/*
+ * Reads nothing until PATH.go exists, with a HelloRequest when PATH.reneg
+ * appears; then takes data frames without an echo up to "hold-end".
+ */
+
+static int
+server_hold(peer_t *p, const char *path)
+{
+    int            rc, reneg;
+    char           reply[192], hex[2 * EVP_MAX_MD_SIZE + 1];
+    double         end;
+    size_t         frames, bytes;
+    frame_t        f;
+    EVP_MD_CTX    *md;
+    unsigned int   i, len;
+    unsigned char  digest[EVP_MAX_MD_SIZE];
+
+    if (strlen(path) > PATH_MAX - 8) {
+        return -1;
+    }
+
+    if (send_text(p, "holding") != 0) {
+        return -1;
+    }
+
+    say(p, "holding until %s.go", path);
+
+    end = now_ms() + 60000;
+    reneg = 0;
+
+    while (!file_exists(path, ".go")) {
+
+        if (!reneg && file_exists(path, ".reneg")) {
+            if (hello_request(p, "hello-request-sent") != 0) {
+                return -1;
+            }
+
+            reneg = 1;
+            say(p, "hello request sent while holding");
+        }
+
+        if (now_ms() > end) {
+            say(p, "no %s.go in 60 s", path);
+            return -1;
+        }
+
+        sleep_ms(5);
+    }
+
+    say(p, "hold over, reading");
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return -1;
+    }
+
+    frames = 0;
+    bytes = 0;
+
+    for ( ;; ) {
+        rc = read_frame(p, &f);
+        if (rc <= 0) {
+            EVP_MD_CTX_free(md);
+            return -1;
+        }
+
+        if (f.opcode == OP_BINARY || f.opcode == OP_CONT) {
+            EVP_DigestUpdate(md, f.payload, f.len);
+            frames++;
+            bytes += f.len;
+            free(f.payload);
+            continue;
+        }
+
+        if (f.opcode == OP_TEXT && strcmp((char *) f.payload, "hold-end") == 0)
+        {
+            free(f.payload);
+            break;
+        }
+
+        say(p, "opcode %d while holding", f.opcode);
+        free(f.payload);
+        EVP_MD_CTX_free(md);
+
+        return -1;
+    }
+
+    rc = EVP_DigestFinal_ex(md, digest, &len);
+    EVP_MD_CTX_free(md);
+
+    if (rc != 1) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+
+    snprintf(reply, sizeof(reply), "held %zu %s", bytes, hex);
+    say(p, "%s in %zu frames", reply, frames);
+
+    return send_text(p, reply);
+}
+
+
+static int
+file_exists(const char *path, const char *suffix)
+{
+    char         name[PATH_MAX];
+    struct stat  st;
+
+    snprintf(name, sizeof(name), "%s%s", path, suffix);
+
+    return stat(name, &st) == 0;
+}
+
+
 /* ------------------------------------------------------------------ */
 /* client */
 
@@ -1337,7 +1746,7 @@ server_slowread(peer_t *p, long frames)
 static int
 client_main(int argc, char **argv)
 {
-    int                  fd, one, i;
+    int                  fd, one, i, version;
     char                 req[1024], head[MAX_HEAD + 1], key[32];
     char                 accept[64], got[128];
     const char          *sni, *path;
@@ -1347,8 +1756,16 @@ client_main(int argc, char **argv)
     struct sockaddr_in   sin;
 
     sni = "localhost";
+    version = TLS1_3_VERSION;
 
     while (argc > 0 && strncmp(argv[0], "--", 2) == 0) {
+        if (strcmp(argv[0], "--tls12") == 0) {
+            version = TLS1_2_VERSION;
+            argc--;
+            argv++;
+            continue;
+        }
+
         if (strcmp(argv[0], "--sni") == 0 && argc > 1) {
             sni = argv[1];
             argc -= 2;
@@ -1361,8 +1778,8 @@ client_main(int argc, char **argv)
     }
 
     if (argc < 2) {
-        fprintf(stderr, "usage: %s client [--sni NAME] PORT PATH "
-                "COMMAND...\n", prog);
+        fprintf(stderr, "usage: %s client [--sni NAME] [--tls12] PORT "
+                "PATH COMMAND...\n", prog);
         return 2;
     }
 
@@ -1374,8 +1791,8 @@ client_main(int argc, char **argv)
         return 1;
     }
 
-    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_min_proto_version(ctx, version);
+    SSL_CTX_set_max_proto_version(ctx, version);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 
     p = &peer;
@@ -1584,6 +2001,14 @@ client_command(peer_t *p, const char *cmd)
         return client_flood(p, n);
     }
 
+    if (strcmp(cmd, "reneg") == 0) {
+        return client_reneg(p);
+    }
+
+    if (strcmp(cmd, "tcp-eof") == 0) {
+        return client_tcp_eof(p);
+    }
+
     if (strcmp(cmd, "close") == 0) {
         if (send_frame(p, 1, OP_CLOSE, "\x03\xe8" "bye", 5) != 0) {
             return -1;
@@ -1784,4 +2209,88 @@ client_flood(peer_t *p, size_t total)
     out("flood: %d texts back", 3 + reads);
 
     return 0;
+}
+
+
+/* a renegotiation of our own: done or refused are both an outcome */
+
+static int
+client_reneg(peer_t *p)
+{
+    int            n;
+    unsigned long  e;
+    const char    *reason;
+
+    ERR_clear_error();
+
+    if (SSL_renegotiate(p->ssl) != 1) {
+        fail("SSL_renegotiate() failed");
+        ssl_errors("SSL_renegotiate");
+        return -1;
+    }
+
+    n = SSL_do_handshake(p->ssl);
+
+    if (n == 1) {
+        out("renegotiation done");
+        return 0;
+    }
+
+    e = ERR_peek_error();
+    reason = e ? ERR_reason_error_string(e) : NULL;
+
+    if (reason == NULL) {
+        fail("renegotiation failed: error %d, errno %d",
+             SSL_get_error(p->ssl, n), errno);
+        return -1;
+    }
+
+    out("renegotiation refused: %s", reason);
+    ssl_errors("SSL_do_handshake");
+
+    return 0;
+}
+
+
+/* the peer closes the TCP connection: whatever came before is dropped */
+
+static int
+client_tcp_eof(peer_t *p)
+{
+    int            n;
+    double         end;
+    unsigned char  buf[4096];
+    struct pollfd  pfd;
+
+    end = now_ms() + 10000;
+
+    for ( ;; ) {
+        pfd.fd = p->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+
+        n = (int) (end - now_ms());
+
+        if (n <= 0 || poll(&pfd, 1, n) == 0) {
+            fail("the connection is still open after 10 s");
+            return -1;
+        }
+
+        n = recv(p->fd, buf, sizeof(buf), 0);
+
+        if (n == 0) {
+            out("tcp eof");
+            return 0;
+        }
+
+        if (n == -1 && errno == ECONNRESET) {
+            out("tcp reset");
+            return 0;
+        }
+
+        if (n == -1 && errno != EINTR && errno != EAGAIN) {
+            fail("recv: %s", strerror(errno));
+            return -1;
+        }
+    }
 }
