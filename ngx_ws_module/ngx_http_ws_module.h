@@ -146,6 +146,7 @@ typedef struct {
     unsigned                     processing:1;
     unsigned                     shutdown:1;
     unsigned                     again:1;
+    unsigned                     ssl_kicked:1;
     unsigned                     stay:1;       /* the request must stay */
     unsigned                     stat_writing:1;
 } ngx_http_ws_tunnel_t;

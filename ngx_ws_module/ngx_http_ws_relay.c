@@ -37,6 +37,8 @@ static void ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by,
     ngx_uint_t code);
 static ngx_int_t ngx_http_ws_done(ngx_http_ws_tunnel_t *t);
 static void ngx_http_ws_free(ngx_http_ws_dir_t *d);
+static ngx_uint_t ngx_http_ws_ssl_read_writes(ngx_http_ws_tunnel_t *t,
+    ngx_connection_t *c);
 
 
 static const char  *ngx_http_ws_side_name[] = { "client", "upstream" };
@@ -133,6 +135,8 @@ ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t)
      * needed only when one direction changed the other's state (a close
      * frame to inject, a peer gone).
      */
+
+    t->ssl_kicked = 0;
 
     do {
         t->again = 0;
@@ -241,7 +245,8 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         /* write what is cleared, then a frame of the proxy's own */
 
         while (!t->side[dst_side].dead && dst->write->ready
-               && !(i == 1 && ngx_http_ws_head_pending(t)))
+               && !(i == 1 && ngx_http_ws_head_pending(t))
+               && !ngx_http_ws_ssl_read_writes(t, dst))
         {
             if (d->mem && b->pos < b->fwd) {
                 n = dst->send(dst, b->pos, b->fwd - b->pos);
@@ -667,4 +672,39 @@ ngx_http_ws_relay_free(ngx_http_ws_tunnel_t *t)
 {
     ngx_http_ws_free(&t->dir[0]);
     ngx_http_ws_free(&t->dir[1]);
+}
+
+
+static ngx_uint_t
+ngx_http_ws_ssl_read_writes(ngx_http_ws_tunnel_t *t, ngx_connection_t *c)
+{
+#if (NGX_HTTP_SSL)
+
+    /*
+     * SSL_read() on this connection has a handshake record of its own to
+     * write first (a renegotiation's ClientHello that met a full socket):
+     * no SSL_write() may come before it is out (OpenSSL refuses it with
+     * "bad length").  The other direction reads the connection once more
+     * in this pass, which writes the record as far as the socket takes.
+     */
+
+    if (c->ssl == NULL || c->ssl->saved_write_handler == NULL
+        || !SSL_want_write(c->ssl->connection))
+    {
+        return 0;
+    }
+
+    if (!t->ssl_kicked) {
+        t->ssl_kicked = 1;
+        t->again = 1;
+        c->read->ready = 1;
+    }
+
+    return 1;
+
+#else
+
+    return 0;
+
+#endif
 }
