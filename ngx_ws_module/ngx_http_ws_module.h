@@ -192,6 +192,13 @@ ngx_int_t ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version);
 ngx_int_t ngx_http_ws_check_upgrade(ngx_http_request_t *r,
     ngx_http_ws_ctx_t *ctx);
 
+/* the 101 response header is not all written yet (hot path: a macro) */
+#define ngx_http_ws_head_pending(t)                                          \
+    ((t)->request                                                            \
+     && ((t)->request->out                                                   \
+         || ((t)->connection->buffered & NGX_LOWLEVEL_BUFFERED)))
+
+
 /* ngx_http_ws_tunnel.c */
 ngx_int_t ngx_http_ws_tunnel_init(void *data);
 ngx_int_t ngx_http_ws_tunnel_filter(void *data, ssize_t bytes);
@@ -200,9 +207,8 @@ ngx_int_t ngx_http_ws_tunnel_filter(void *data, ssize_t bytes);
 void ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_relay_close(ngx_http_ws_tunnel_t *t, ngx_uint_t code);
 void ngx_http_ws_relay_free(ngx_http_ws_tunnel_t *t);
-ngx_uint_t ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t);
-ngx_int_t ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size,
-    ngx_log_t *log);
+ngx_int_t ngx_http_ws_relay_preload(ngx_http_ws_dir_t *d, u_char *data,
+    size_t n, size_t size, ngx_log_t *log);
 
 /* ngx_http_ws_detach.c */
 ngx_int_t ngx_http_ws_detach(ngx_http_ws_tunnel_t *t);

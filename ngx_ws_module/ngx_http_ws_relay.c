@@ -36,6 +36,8 @@ static void ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t,
 static void ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by,
     ngx_uint_t code);
 static ngx_int_t ngx_http_ws_done(ngx_http_ws_tunnel_t *t);
+static ngx_int_t ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size,
+    ngx_log_t *log);
 static void ngx_http_ws_free(ngx_http_ws_dir_t *d);
 static ngx_uint_t ngx_http_ws_ssl_read_writes(ngx_http_ws_tunnel_t *t,
     ngx_connection_t *c);
@@ -75,17 +77,6 @@ static ngx_uint_t               ngx_http_ws_nfree_bufs;
 
 
 
-
-
-ngx_uint_t
-ngx_http_ws_head_pending(ngx_http_ws_tunnel_t *t)
-{
-    /* the 101 response header is not all written yet */
-
-    return t->request
-           && (t->request->out
-               || (t->connection->buffered & NGX_LOWLEVEL_BUFFERED));
-}
 
 
 
@@ -246,7 +237,7 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 
         while (!t->side[dst_side].dead && dst->write->ready
                && !(i == 1 && ngx_http_ws_head_pending(t))
-               && !ngx_http_ws_ssl_read_writes(t, dst))
+               && !(dst->ssl && ngx_http_ws_ssl_read_writes(t, dst)))
         {
             if (d->mem && b->pos < b->fwd) {
                 n = dst->send(dst, b->pos, b->fwd - b->pos);
@@ -585,7 +576,7 @@ ngx_http_ws_done(ngx_http_ws_tunnel_t *t)
 
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size, ngx_log_t *log)
 {
     u_char                  *mem;
@@ -688,7 +679,7 @@ ngx_http_ws_ssl_read_writes(ngx_http_ws_tunnel_t *t, ngx_connection_t *c)
      * in this pass, which writes the record as far as the socket takes.
      */
 
-    if (c->ssl == NULL || c->ssl->saved_write_handler == NULL
+    if (c->ssl->saved_write_handler == NULL
         || !SSL_want_write(c->ssl->connection))
     {
         return 0;
@@ -707,4 +698,21 @@ ngx_http_ws_ssl_read_writes(ngx_http_ws_tunnel_t *t, ngx_connection_t *c)
     return 0;
 
 #endif
+}
+
+
+ngx_int_t
+ngx_http_ws_relay_preload(ngx_http_ws_dir_t *d, u_char *data, size_t n,
+    size_t size, ngx_log_t *log)
+{
+    /* bytes that came with the handshake, before the relay runs */
+
+    if (ngx_http_ws_alloc(d, ngx_max(n, size), log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    d->buf.last = ngx_cpymem(d->buf.last, data, n);
+    d->bytes_in += n;
+
+    return NGX_OK;
 }

@@ -111,14 +111,13 @@ ngx_http_ws_tunnel_init(void *data)
     if (n) {
         d = &t->dir[0];
 
-        if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
+        if (ngx_http_ws_relay_preload(d, r->header_in->pos, n,
+                                      wlcf->buffer_size, c->log)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        d->buf.last = ngx_cpymem(d->buf.last, r->header_in->pos, n);
-        d->bytes_in += n;
         r->header_in->pos = r->header_in->last;
     }
 
@@ -129,14 +128,12 @@ ngx_http_ws_tunnel_init(void *data)
     if (n) {
         d = &t->dir[1];
 
-        if (ngx_http_ws_alloc(d, ngx_max(n, wlcf->buffer_size), c->log)
+        if (ngx_http_ws_relay_preload(d, u->buffer.pos, n, wlcf->buffer_size,
+                                      c->log)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
-
-        d->buf.last = ngx_cpymem(d->buf.last, u->buffer.pos, n);
-        d->bytes_in += n;
     }
 
     /*
