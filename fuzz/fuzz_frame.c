@@ -43,8 +43,10 @@
  *
  * So that a long stream costs a few thousand reads and sends, not one per
  * byte, pieces are at least 1/2048 of the stream and partial sends up to
- * at least 1/1024 of it; with FUZZ_FRAME_FULL=1 in the environment they
- * are as the settings say, whatever the stream's length (slower).
+ * at least 1/1024 of it; and records make at most 80 KiB of stream (room
+ * for frames with 64-bit lengths).  With FUZZ_FRAME_FULL=1 in the
+ * environment pieces and sends are as the settings say, whatever the
+ * stream's length, and records make up to 512 KiB (slower).
  *
  * Build and run (from the repository root):
  *
@@ -71,12 +73,15 @@
 
 
 #define MAX_STREAM   (512 * 1024)
+/* the records' stream, unless FUZZ_FRAME_FULL is set */
+#define STREAM       (80 * 1024)
 #define MAX_FRAMES   65536
 #define SETTINGS     7
 
 
-static int  verbose = -1;
-static int  full = -1;
+static int     verbose = -1;
+static int     full = -1;
+static size_t  max_stream = STREAM;
 
 
 static void
@@ -299,7 +304,7 @@ make_stream(const settings_t *st, const uint8_t *d, size_t n)
         masked = st->from_client ^ ((h1 & 0xc0) == 0xc0);
         nonmin = (h1 & 0xc0) == 0x40;
 
-        if (o + WS_MAX_HEADER + len > MAX_STREAM) {
+        if (o + WS_MAX_HEADER + len > max_stream) {
             break;
         }
 
@@ -1549,6 +1554,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (verbose < 0) {
         verbose = getenv("FUZZ_FRAME_VERBOSE") != NULL;
         full = getenv("FUZZ_FRAME_FULL") != NULL;
+        max_stream = full ? MAX_STREAM : STREAM;
     }
 
     if (size < SETTINGS) {
@@ -1591,7 +1597,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         in = stream;
 
     } else {
-        n = size;
+        n = (size < MAX_STREAM) ? size : MAX_STREAM;
         in = data;
     }
 

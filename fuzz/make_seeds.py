@@ -10,8 +10,8 @@
 #   fuzz/corpus/handshake/   for fuzz_handshake.c
 #
 # Run from anywhere: python3 fuzz/make_seeds.py [NAME...] (all by default).
-# The named seeds are rewritten; inputs that fuzzing found and that were
-# merged in (libFuzzer's -merge=1, files named by their SHA-1) are kept.
+# The named seeds are rewritten; other files (inputs that fuzzing found and
+# that were merged in) are kept: remove a renamed seed's old file by hand.
 # The input formats are described at the top of each fuzz_*.c.
 #
 # To keep what a long run found (with few files):
@@ -19,7 +19,6 @@
 #   ./fuzz_NAME -merge=1 fuzz/corpus/NAME/ RUN-CORPUS/
 
 import os
-import re
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -111,9 +110,10 @@ def frame_seeds():
                                + rec(TEXT, b'ab', fin=False, length=1000)
                                + rec(PING)
                                + rec(CONT, 'é'.encode() * 10, length=700))
+    # a 64-bit length (records make at most 80 KiB of stream)
     s['big-binary'] = (settings(CLIENT, buf=2)
-                       + rec(BINARY, b'', length=65536 * 2)
-                       + rec(BINARY, b'', length=65535)
+                       + rec(BINARY, b'', length=65536)
+                       + rec(BINARY, b'', length=4000)
                        + rec(PING, b'', length=125))
 
     s['limits'] = (settings(CLIENT | MAX_FRAME | MAX_MESSAGE, max_frame=20,
@@ -195,7 +195,7 @@ S_DISCARD = 0x80
 
 def scan_settings(flags=0, buf=0, chunk_a=0, chunk_b=0, send=0, limits=0,
                   at=0):
-    """buf: 256 + 8 * buf bytes; reads cycle 1 + chunk_a, 1 + 16 * chunk_b,
+    """buf: 256 + 3 * buf bytes; reads cycle 1 + chunk_a, 1 + 16 * chunk_b,
     all the free space; send: 0 all, else up to that many bytes; limits:
     max_frame 3 * limits + 1, max_message 17 * limits + 1; at: ws_stop() or
     ws_discard_output() after at / 256 of the stream."""
@@ -216,7 +216,7 @@ def scan_seeds():
                              + frame(0x00, 'caf\u00e9 '.encode()[4:])
                              + frame(0x80, b'!') + frame(0x88, b''))
     s['big-text'] = (scan_settings(0, chunk_a=40, chunk_b=3, send=50)
-                     + frame(0x81, ('\u20ac' * 300).encode())
+                     + frame(0x81, ('\u20ac' * 250).encode())
                      + frame(0x81, b'x' * 126))
     s['big-text-client'] = (scan_settings(S_CLIENT | S_SEND_VERIFY, buf=2,
                                           chunk_a=99)
@@ -235,6 +235,12 @@ def scan_seeds():
     s['discard'] = (scan_settings(S_DISCARD, chunk_a=15, send=9, at=60)
                     + frame(0x81, b'a' * 150) + frame(0x02, bytes(20))
                     + frame(0x80, bytes(10)) + frame(0x88, b''))
+    # a close already queued, then an offending frame that fills the buffer
+    # to its end: dropped at once, the close reply is still read
+    s['stall-after-drop'] = (scan_settings(S_STOP | S_MAX_MESSAGE,
+                                           chunk_a=255)
+                             + frame(0x82, bytes(252))
+                             + frame(0x88, b'\x03\xe8'))
     return s
 
 
@@ -253,9 +259,6 @@ def handshake_seeds():
 def write(name, seeds):
     d = os.path.join(HERE, 'corpus', name)
     os.makedirs(d, exist_ok=True)
-    for old in os.listdir(d):
-        if not re.fullmatch('[0-9a-f]{40}', old):
-            os.remove(os.path.join(d, old))
     for k, v in seeds.items():
         with open(os.path.join(d, k), 'wb') as f:
             f.write(v)
