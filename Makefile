@@ -112,7 +112,8 @@ $(BUILD)/fuzz/%: $(FUZZ_DIR)/%.c $(CORE_SRCS) $(CORE_HDRS)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 
 # Each target fuzz/fuzz_<name>.c runs FUZZ_SECONDS on a scratch copy of its
-# committed seeds, fuzz/corpus/<name>/ (or fuzz/corpus/fuzz_<name>/); crashes
+# committed seeds, fuzz/corpus/<name>/ (or fuzz/corpus/fuzz_<name>/), with
+# the libFuzzer flags in fuzz/fuzz_<name>.flags if there is one; crashes
 # land in build/fuzz/artifacts/.
 fuzz: $(FUZZ_BINS)
 	@if [ -z "$(strip $(FUZZ_BINS))" ]; then \
@@ -126,10 +127,11 @@ fuzz: $(FUZZ_BINS)
 	        if [ -d $$seeds ]; then cp -R $$seeds/. $$work/; break; fi; \
 	    done; \
 	    log=$(BUILD)/fuzz/$$name.log; \
-	    echo "fuzz: $$name for $(FUZZ_SECONDS)s ($$(ls $$work | wc -l) seeds)"; \
+	    flags=$$(cat $(FUZZ_DIR)/$$name.flags 2>/dev/null); \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS)s ($$(ls $$work | wc -l) seeds) $$flags"; \
 	    if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	         ./$$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	            -artifact_prefix=$(BUILD)/fuzz/artifacts/$$name- \
+	            -artifact_prefix=$(BUILD)/fuzz/artifacts/$$name- $$flags \
 	            $$work >$$log 2>&1; then \
 	        tail -n 60 $$log; \
 	        echo "fuzz: $$name FAILED (log: $$log, artifacts: $(BUILD)/fuzz/artifacts/)"; \

@@ -47,14 +47,15 @@
  *      nothing; bits 6-7: 1 ws_stop(), 2 ws_discard_output() (both
  *      followed by ws_scan(), as the relay does) once byte 6 / 256 of the
  *      input was received;
- *   1: buffer size 256 + 8 * value;
+ *   1: buffer size 256 + 3 * value (inputs are at most 1 KiB);
  *   2, 3: reads cycle through three sizes: 1 + byte 2, 1 + 16 * byte 3,
  *      all the free space;
  *   4: sends: 0 all of [pos, fwd) at once, else up to value bytes each;
  *   5: max_frame 3 * value + 1, max_message 17 * value + 1.
  *
  * Reads and partial sends are at least 1/64 of the stream: a long stream
- * costs some hundred calls, not one per byte.
+ * costs some hundred calls, not one per byte.  Inputs of more than 1 KiB
+ * cost more than they find: fuzz/fuzz_scan.flags says -max_len=1024.
  *
  * Build and run (from the repository root):
  *
@@ -63,7 +64,7 @@
  *       fuzz/fuzz_scan.c ngx_ws_module/ws_frame.c ngx_ws_module/ws_utf8.c \
  *       ngx_ws_module/ws_handshake.c
  *   mkdir -p corpus-run && cp -R fuzz/corpus/scan/. corpus-run/
- *   ./fuzz_scan -max_total_time=300 corpus-run
+ *   ./fuzz_scan -max_len=1024 -max_total_time=300 corpus-run
  *
  * or "make fuzz".  The seeds are written by fuzz/make_seeds.py.
  */
@@ -102,7 +103,7 @@
 
 
 /* the harness's own code is not instrumented for coverage */
-#define HARNESS  __attribute__((no_sanitize("coverage")))
+#define HARNESS  __attribute__((noinline, no_sanitize("coverage")))
 
 
 /* ---------------------------------------------------------- output check */
@@ -127,7 +128,8 @@ typedef struct {
     uint64_t       len;
     uint64_t       done;
     unsigned       msg_opcode;      /* 0 outside a fragmented message */
-    uint32_t       utf8;
+    unsigned       need;            /* UTF-8: continuation bytes due */
+    unsigned       lo, hi;          /* the range of the next one */
     uint64_t       frames;
 } out_t;
 
@@ -202,7 +204,7 @@ out_frame_start(out_t *o)
     } else {
         CHECK(o->msg_opcode == 0);
         o->msg_opcode = op;
-        o->utf8 = WS_UTF8_ACCEPT;
+        o->need = 0;
     }
 
     o->done = 0;
@@ -220,10 +222,54 @@ out_frame_end(out_t *o)
     }
 
     if (o->msg_opcode == WS_OP_TEXT && o->validate_utf8) {
-        CHECK(o->utf8 == WS_UTF8_ACCEPT);
+        CHECK(o->need == 0);
     }
 
     o->msg_opcode = 0;
+}
+
+
+/* RFC 3629, as simply as can be, over the payload's unmasked bytes */
+
+static HARNESS void
+out_utf8(out_t *o, const unsigned char *p, size_t n)
+{
+    size_t    i;
+    unsigned  c;
+
+    for (i = 0; i < n; i++) {
+        c = p[i] ^ (o->masked ? o->key[(o->done + i) & 3] : 0);
+
+        if (o->need) {
+            CHECK(c >= o->lo && c <= o->hi);
+            o->need--;
+            o->lo = 0x80;
+            o->hi = 0xbf;
+            continue;
+        }
+
+        if (c < 0x80) {
+            continue;
+        }
+
+        o->lo = 0x80;
+        o->hi = 0xbf;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            o->need = 1;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            o->need = 2;
+            o->lo = (c == 0xe0) ? 0xa0 : 0x80;
+            o->hi = (c == 0xed) ? 0x9f : 0xbf;
+
+        } else {
+            CHECK(c >= 0xf0 && c <= 0xf4);
+            o->need = 3;
+            o->lo = (c == 0xf0) ? 0x90 : 0x80;
+            o->hi = (c == 0xf4) ? 0x8f : 0xbf;
+        }
+    }
 }
 
 
@@ -257,12 +303,7 @@ out_feed(out_t *o, const unsigned char *p, size_t n)
         if (!(o->opcode & 0x8) && o->msg_opcode == WS_OP_TEXT
             && o->validate_utf8)
         {
-            o->utf8 = o->masked
-                      ? ws_utf8_validate_masked(o->utf8, p, k, o->key,
-                                                o->done)
-                      : ws_utf8_validate(o->utf8, p, k);
-
-            CHECK(o->utf8 != WS_UTF8_REJECT);
+            out_utf8(o, p, k);
         }
 
         p += k;
@@ -363,7 +404,7 @@ scan(ws_parser_t *p, ws_buf_t *b, run_t *r)
 }
 
 
-static unsigned char  buffer[WS_HEADROOM + 256 + 8 * 255];
+static unsigned char  buffer[WS_HEADROOM + 256 + 3 * 255];
 
 
 static HARNESS void
@@ -385,7 +426,7 @@ scan_input(const uint8_t *data, size_t size)
     after_send = (data[0] >> 4) & 3;
     verify = (after_send == 3);
     action = (data[0] >> 6) % 3;
-    bufsize = 256 + 8 * (size_t) data[1];
+    bufsize = 256 + 3 * (size_t) data[1];
     chunk[0] = 1 + (size_t) data[2];
     chunk[1] = 1 + 16 * (size_t) data[3];
     chunk[2] = (size_t) -1;
