@@ -409,6 +409,14 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    len += sizeof("GET ") - 1 + uri_len + sizeof(" HTTP/1.1" CRLF) - 1
+           + sizeof("Upgrade: websocket" CRLF "Connection: Upgrade" CRLF) - 1
+           + sizeof(CRLF) - 1;
+
+    if (!has_host) {
+        len += sizeof("Host: ") - 1 + host.len + sizeof(CRLF) - 1;
+    }
+
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -435,33 +443,17 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
             }
 
             *c = &h[i];
-        }
-    }
-
-    len += sizeof("GET ") - 1 + uri_len + sizeof(" HTTP/1.1" CRLF) - 1
-           + sizeof("Upgrade: websocket" CRLF "Connection: Upgrade" CRLF) - 1
-           + sizeof(CRLF) - 1;
-
-    if (!has_host) {
-        len += sizeof("Host: ") - 1 + host.len + sizeof(CRLF) - 1;
-    }
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+            continue;
         }
 
-        if (ngx_http_ws_skip_header(wlcf, &h[i], &conn)) {
+        /*
+         * Headers named in "Connection" are not all known yet: their bytes
+         * are counted here, and they are skipped when the head is written.
+         */
+
+        if (ngx_hash_find(&wlcf->skip_headers, h[i].hash, h[i].lowcase_key,
+                          h[i].key.len))
+        {
             continue;
         }
 
@@ -472,7 +464,7 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
     /*
      * The request head is needed only until the upgrade (and for retries
      * on other servers): it lives outside the request pool and is freed
-     * at the takeover, see ngx_http_ws_relay_init().
+     * at the takeover, see ngx_http_ws_tunnel_init().
      */
 
     b = ctx->request_buf;
