@@ -82,6 +82,12 @@ size_t ws_frame_header(unsigned char *dst, unsigned fin, unsigned opcode,
 /* writes a whole close frame (masked if mask != NULL), returns its length */
 size_t ws_close_frame(unsigned char *dst, unsigned code,
     const unsigned char *mask);
+/*
+ * writes a whole control frame (masked if mask != NULL) with a payload of
+ * len <= WS_MAX_CONTROL_PAYLOAD bytes, returns its length
+ */
+size_t ws_control_frame(unsigned char *dst, unsigned opcode,
+    const unsigned char *payload, size_t len, const unsigned char *mask);
 
 
 /*
@@ -116,6 +122,8 @@ typedef struct {
     /* configuration: set before the first ws_scan() */
     uint64_t         max_frame;       /* 0: no limit */
     uint64_t         max_message;     /* 0: no limit */
+    /* the messages that may be begun, raised at any time; 0: no limit */
+    uint64_t         max_messages;
     unsigned         from_client:1;   /* frames must be masked */
     unsigned         validate_utf8:1;
 
@@ -123,6 +131,10 @@ typedef struct {
     unsigned         stop:1;
     /* parse, but forward nothing: set by ws_stop() and ws_discard_output() */
     unsigned         drop:1;
+    /* begin no new frame: set by ws_pause(), cleared by ws_resume() */
+    unsigned         pause:1;
+    /* stopped before a message beyond max_messages: see ws_scan() */
+    unsigned         gated:1;
 
     /* frame being parsed */
     unsigned         state:2;
@@ -153,6 +165,7 @@ typedef struct {
     unsigned         error_code;      /* close code to answer a violation */
     const char      *error;           /* what the violation was */
     uint64_t         frames;          /* valid frames received */
+    uint64_t         messages;        /* data messages begun */
     uint64_t         forwarded;       /* frames forwarded, fragments made
                                          by re-fragmentation included */
 } ws_parser_t;
@@ -180,6 +193,15 @@ void ws_buf_reset(ws_buf_t *b);
  * sequencing, sizes or UTF-8.  Otherwise all further input is discarded
  * (p->state is WS_ST_DISCARD); so it is after an invalid close frame, the
  * offender's close.
+ *
+ * Per message: p->messages counts the data messages begun (a message is
+ * counted when the header of its first frame is whole and valid, so a
+ * fragmented one counts once; control frames are not messages).  With
+ * p->max_messages set, the scanner stops before the first byte of a frame
+ * that would begin message number max_messages + 1, with p->gated set
+ * (control frames and continuations still pass); raising max_messages and
+ * calling ws_scan() again lets it go on.  This is where message rate
+ * limits decide, before any byte of the message is forwarded.
  */
 int ws_scan(ws_parser_t *p, ws_buf_t *b);
 
@@ -202,8 +224,22 @@ int ws_can_inject(ws_parser_t *p, ws_buf_t *b);
  */
 void ws_stop(ws_parser_t *p);
 
-/* the destination is gone: forward nothing more, drop what is pending */
+/*
+ * the destination is gone: forward nothing more, drop what is pending (a
+ * pause ends too: nothing of the proxy's own goes there either)
+ */
 void ws_discard_output(ws_parser_t *p, ws_buf_t *b);
+
+/*
+ * The proxy has a frame of its own (a ping) to write while forwarding goes
+ * on: ws_pause() makes the scanner begin no new frame, so the output comes
+ * to a frame boundary (ws_at_boundary()) once the frame being forwarded,
+ * or the fragment being sent, is out.  The proxy's frame is written there;
+ * then ws_resume() and ws_scan() let forwarding go on.  A paused parser
+ * still completes the frame it is in and takes its verdict.
+ */
+#define ws_pause(p)      ((p)->pause = 1)
+#define ws_resume(p)     ((p)->pause = 0)
 
 
 #endif /* _WS_CORE_H_INCLUDED_ */

@@ -21,6 +21,7 @@
 
 static int ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code,
     const char *error);
+static int ws_gate(ws_parser_t *p, ws_buf_t *b);
 static int ws_header_parse(ws_parser_t *p, const unsigned char *h,
     size_t have);
 static int ws_header(ws_parser_t *p, ws_buf_t *b);
@@ -96,19 +97,28 @@ ws_frame_header(unsigned char *dst, unsigned fin, unsigned opcode,
 size_t
 ws_close_frame(unsigned char *dst, unsigned code, const unsigned char *mask)
 {
-    size_t  n;
+    unsigned char  pl[2];
 
-    n = ws_frame_header(dst, 1, WS_OP_CLOSE, 2, mask);
+    pl[0] = (unsigned char) (code >> 8);
+    pl[1] = (unsigned char) code;
 
-    dst[n] = (unsigned char) (code >> 8);
-    dst[n + 1] = (unsigned char) code;
+    return ws_control_frame(dst, WS_OP_CLOSE, pl, 2, mask);
+}
 
-    if (mask) {
-        dst[n] ^= mask[0];
-        dst[n + 1] ^= mask[1];
+
+size_t
+ws_control_frame(unsigned char *dst, unsigned opcode,
+    const unsigned char *payload, size_t len, const unsigned char *mask)
+{
+    size_t  n, i;
+
+    n = ws_frame_header(dst, 1, opcode, len, mask);
+
+    for (i = 0; i < len; i++) {
+        dst[n + i] = mask ? payload[i] ^ mask[i & 3] : payload[i];
     }
 
-    return n + 2;
+    return n + len;
 }
 
 
@@ -181,6 +191,7 @@ void
 ws_discard_output(ws_parser_t *p, ws_buf_t *b)
 {
     p->mid_frame = 0;
+    p->pause = 0;
     ws_stop(p);
 
     if (b->start == NULL) {
@@ -200,6 +211,8 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
     size_t     avail;
     uint64_t   rest;
     uint32_t   st;
+
+    p->gated = 0;
 
     for ( ;; ) {
 
@@ -224,7 +237,13 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
 
         if (p->state == WS_ST_HEADER) {
 
-            if (b->scan == b->last) {
+            if (b->scan == b->last || p->pause) {
+                /* all parsed, or paused at a frame boundary */
+                break;
+            }
+
+            if (p->max_messages && ws_gate(p, b)) {
+                /* a message beyond the limit: not begun for now */
                 break;
             }
 
@@ -254,6 +273,7 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
                     p->msg_opcode = p->opcode;
                     p->msg_len = 0;
                     p->utf8 = WS_UTF8_ACCEPT;
+                    p->messages++;
                 }
 
                 p->msg_len += p->len;
@@ -447,6 +467,37 @@ discard:
     b->hold = b->fwd;
 
     return WS_SCAN_ERROR;
+}
+
+
+static int
+ws_gate(ws_parser_t *p, ws_buf_t *b)
+{
+    unsigned  op;
+
+    /*
+     * At a frame boundary, before the first byte of a header is taken: a
+     * text or binary frame would begin a message (a data frame inside a
+     * fragmented message is a violation, found when it is parsed).
+     * Frames after a violation or a stop are only dropped: no gate holds
+     * up the close frame that may follow them.
+     */
+
+    if (p->hdr_have || p->drop || p->messages < p->max_messages
+        || p->msg_opcode)
+    {
+        return 0;
+    }
+
+    op = b->scan[0] & 0x0f;
+
+    if (op != WS_OP_TEXT && op != WS_OP_BINARY) {
+        return 0;
+    }
+
+    p->gated = 1;
+
+    return 1;
 }
 
 

@@ -851,6 +851,24 @@ test_close_frame(void)
         CHECK(out[8] == 0xee);
     }
 
+    /* ws_control_frame(): a ping and a pong, masked or not */
+    memset(out, 0xee, sizeof(out));
+    n = ws_control_frame(out, WS_OP_PING, (const unsigned char *) "abc", 3,
+                         NULL);
+    CHECK(n == 5 && memcmp(out, "\x89\x03" "abc", 5) == 0
+          && out[5] == 0xee);
+
+    memset(out, 0xee, sizeof(out));
+    n = ws_control_frame(out, WS_OP_PONG, (const unsigned char *) "abcde", 5,
+                         key);
+    CHECK(n == 11 && out[0] == 0x8a && out[1] == 0x85
+          && memcmp(out + 2, key, 4) == 0
+          && out[6] == ('a' ^ key[0]) && out[9] == ('d' ^ key[3])
+          && out[10] == ('e' ^ key[0]) && out[11] == 0xee);
+
+    n = ws_control_frame(out, WS_OP_PING, NULL, 0, NULL);
+    CHECK(n == 2 && out[0] == 0x89 && out[1] == 0x00);
+
     unit_ctx = "";
 }
 

@@ -351,6 +351,16 @@ typedef struct {
 
     /* sends of at most this much (random sizes), as a busy socket; 0: all */
     size_t         send_max;
+
+    /*
+     * the relay queues a frame of its own (a ping) whenever this much more
+     * input was read: ws_pause(), the ping written where ws_at_boundary()
+     * says, ws_resume(); 0: none
+     */
+    size_t         ping_every;
+
+    /* a message gate: max_messages starts at, and is raised by, this */
+    uint64_t       msg_step;
 } relay_cfg_t;
 
 
@@ -377,6 +387,8 @@ typedef struct {
     int            can_inject;    /* ws_can_inject() at the end */
     int            stopped;       /* ws_stop() or discard was called */
     int            boundary_bad;  /* ws_at_boundary() said 1 mid-frame */
+    unsigned       pings;         /* the relay's pings written */
+    unsigned       gates;         /* times the message gate held */
     char           why[256];
     bytes_t        out;
 } relay_res_t;
@@ -477,9 +489,9 @@ static void
 relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
     relay_res_t *r)
 {
-    int             rc, iter_rc, at_boundary;
-    size_t          i, cut, k, free_, limit, iter, sent;
-    uint64_t        rs;
+    int             rc, iter_rc, at_boundary, paused;
+    size_t          i, cut, k, free_, limit, iter, sent, next_ping, off;
+    uint64_t        rs, begun, msgs;
     unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
     ws_buf_t        b;
     ws_parser_t     p;
@@ -501,10 +513,15 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
     ws_parser_init(&p, cfg->from_client, cfg->validate_utf8, cfg->max_frame,
                    cfg->max_message);
 
+    p.max_messages = cfg->msg_step;
+
     i = 0;
     rs = cfg->rand_seed | 1;
     cut = relay_next_cut(cfg, 0, n, &rs);
     limit = 8 * n + 1000;
+    paused = 0;
+    begun = 0;
+    next_ping = cfg->ping_every;
 
     for (iter = 0; iter < limit; iter++) {
 
@@ -577,6 +594,103 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
         }
 
         /*
+         * the relay's ping: queued once enough input was read, while no
+         * verdict was taken (a close would be queued then); while paused
+         * the scanner begins no frame; the ping goes out where
+         * ws_at_boundary() says, between two whole frames of the output
+         */
+
+        if (cfg->ping_every && !paused && r->rc == RC_NONE && i >= next_ping)
+        {
+            ws_pause(&p);
+            paused = 1;
+            begun = p.frames + (p.state == WS_ST_PAYLOAD);
+            next_ping = i + cfg->ping_every;
+        }
+
+        if (paused && r->rc != RC_NONE) {
+            /* a verdict: the close replaces the ping */
+            ws_resume(&p);
+            paused = 0;
+        }
+
+        if (paused && p.frames + (p.state == WS_ST_PAYLOAD) != begun) {
+            r->broken = 1;
+            snprintf(r->why, sizeof(r->why), "a frame was begun while "
+                     "paused (input %lu)", (unsigned long) i);
+            break;
+        }
+
+        if (paused && ws_at_boundary(&p, &b)) {
+            off = 0;
+
+            while (off < r->out.len
+                   && decode_frame(r->out.data, r->out.len, off, &f))
+            {
+                off += f.size;
+            }
+
+            if (off != r->out.len) {
+                r->broken = 1;
+                snprintf(r->why, sizeof(r->why), "a ping would go inside "
+                         "a frame at output %lu", (unsigned long) off);
+                break;
+            }
+
+            r->pings++;
+            ws_resume(&p);
+            paused = 0;
+            k++;
+
+            iter_rc = ws_scan(&p, &b);
+            relay_note_rc(&p, &b, r, iter_rc);
+
+            if (!relay_invariants(&b, mem, r, "after a ping")) {
+                break;
+            }
+        }
+
+        /*
+         * the message gate: held only before a text or binary frame that
+         * would begin one message too many; the relay lets it go on
+         */
+
+        if (p.gated) {
+            msgs = p.messages;
+
+            if (msgs != p.max_messages || b.scan == b.last
+                || ((*b.scan & 0x0f) != WS_OP_TEXT
+                    && (*b.scan & 0x0f) != WS_OP_BINARY)
+                || p.msg_opcode != 0 || p.state != WS_ST_HEADER)
+            {
+                r->broken = 1;
+                snprintf(r->why, sizeof(r->why), "gate held wrongly: "
+                         "%llu messages, max %llu",
+                         (unsigned long long) msgs,
+                         (unsigned long long) p.max_messages);
+                break;
+            }
+
+            r->gates++;
+            p.max_messages += cfg->msg_step;
+            k++;
+
+            iter_rc = ws_scan(&p, &b);
+            relay_note_rc(&p, &b, r, iter_rc);
+
+            if (!relay_invariants(&b, mem, r, "after the gate")) {
+                break;
+            }
+
+        } else if (cfg->msg_step && p.messages > p.max_messages) {
+            r->broken = 1;
+            snprintf(r->why, sizeof(r->why), "%llu messages begun, max %llu",
+                     (unsigned long long) p.messages,
+                     (unsigned long long) p.max_messages);
+            break;
+        }
+
+        /*
          * ws_at_boundary(): when it says 1, the output so far must be
          * whole frames (the relay may inject a frame there)
          */
@@ -626,6 +740,11 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
         r->stuck = 1;
         snprintf(r->why, sizeof(r->why), "no end after %lu steps",
                  (unsigned long) limit);
+    }
+
+    if (paused && r->rc == RC_NONE && !r->broken && !r->stuck) {
+        r->stuck = 1;
+        snprintf(r->why, sizeof(r->why), "a queued ping never went out");
     }
 
     if (r->rc == RC_NONE) {
@@ -860,6 +979,8 @@ static const size_t  buf_sizes[] = { 256, 333, 1024, 16384 };
 
 
 static unsigned long  runs;
+static unsigned long  total_pings;
+static unsigned long  total_gates;
 
 
 /* one run; returns 1 if all was as expected */
@@ -874,6 +995,8 @@ run_one(const expect_t *e, const bytes_t *in, relay_cfg_t *cfg,
 
     relay_run(cfg, in->data, in->len, &r);
     runs++;
+    total_pings += r.pings;
+    total_gates += r.gates;
 
     ok = 1;
     why[0] = '\0';
@@ -962,10 +1085,12 @@ static void
 check_stream(const expect_t *e, const bytes_t *in, int from_client)
 {
     int          ok;
-    char         how[64];
+    char         how[160];
     size_t       bs, pos, step, every, t;
     relay_cfg_t  cfg;
     static const size_t  steps[] = { 0, 1, 2, 3, 7, 100, 1000, 4097 };
+    static const size_t  ping_every[] = { 1, 37, 1500 };
+    static const uint64_t  msg_steps[] = { 1, 2, 5 };
 
     for (bs = 0; bs < NBUF_SIZES; bs++) {
         ok = 1;
@@ -1019,8 +1144,31 @@ check_stream(const expect_t *e, const bytes_t *in, int from_client)
             ok = run_one(e, in, &cfg, how);
         }
 
+        /*
+         * the relay's pings while frames flow, and a message gate raised
+         * by 1, 2 or 5 messages at a time: the same output
+         */
+
+        for (t = 0; ok && t < 8; t++) {
+            cfg.rand_max = (t & 1) ? 5 : 700;
+            cfg.rand_seed = unit_rand();
+            cfg.send_max = (t & 2) ? 1 + t * 30 : 0;
+            cfg.ping_every = (t < 6) ? ping_every[t % 3] : 0;
+            cfg.msg_step = (t > 1) ? msg_steps[t % 3] : 0;
+            snprintf(how, sizeof(how), "random pieces <= %lu seed %llx, "
+                     "sends <= %lu, pings every %lu, gate %llu",
+                     (unsigned long) cfg.rand_max,
+                     (unsigned long long) cfg.rand_seed,
+                     (unsigned long) cfg.send_max,
+                     (unsigned long) cfg.ping_every,
+                     (unsigned long long) cfg.msg_step);
+            ok = run_one(e, in, &cfg, how);
+        }
+
         cfg.rand_max = 0;
         cfg.send_max = 0;
+        cfg.ping_every = 0;
+        cfg.msg_step = 0;
 
         CHECKF(ok, "%s: %s, buffer %lu", e->name,
                from_client ? "client" : "server",
@@ -2647,6 +2795,168 @@ test_random_streams(void)
 }
 
 
+/*
+ * ws_pause(): a frame of the proxy's own goes between two frames while
+ * forwarding goes on, never inside one
+ */
+
+static void
+test_pause(void)
+{
+    size_t       a, t1;
+    bytes_t      s;
+    ws_buf_t     b;
+    ws_parser_t  p;
+
+    unit_ctx = "pause";
+    build_client = 1;
+    memset(&s, 0, sizeof(s));
+
+    /* A: a streamed binary frame, B: a text frame, C: a ping */
+    put_frame(&s, 1, WS_OP_BINARY, big, 1000);
+    a = s.len;
+    put_str(&s, 1, WS_OP_TEXT, "after the ping");
+    put_str(&s, 1, WS_OP_PING, "p");
+
+    buf_init(&b, 4096);
+    ws_parser_init(&p, 1, 1, 0, 0);
+
+    buf_recv(&b, s.data, 508);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.fwd == b.start + 508);
+    b.pos = b.fwd;                           /* sent */
+
+    /* queued inside A: the scanner finishes A and begins nothing more */
+    ws_pause(&p);
+    CHECK(!ws_at_boundary(&p, &b));
+    buf_recv(&b, s.data + 508, s.len - 508);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.fwd == b.start + a && b.scan == b.start + a);
+    CHECK_EQ(p.frames, 1);
+    CHECK(!ws_at_boundary(&p, &b));          /* the rest of A is unsent */
+    b.pos = b.fwd;
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.scan == b.start + a);
+    CHECK(ws_at_boundary(&p, &b));           /* the ping goes here */
+    CHECK(!ws_can_inject(&p, &b));           /* forwarding goes on */
+
+    ws_resume(&p);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(b.fwd == b.last);
+    CHECK_EQ(p.frames, 3);
+    CHECK_EQ(p.forwarded, 3);
+
+    /* queued while a held text frame arrives: the ping goes before it */
+    s.len = 0;
+    put_str(&s, 1, WS_OP_TEXT, "held until complete");
+    t1 = s.len;
+    ws_buf_reset(&b);
+    buf_recv(&b, s.data, t1 - 3);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    ws_pause(&p);
+    CHECK(ws_at_boundary(&p, &b));
+    buf_recv(&b, s.data + t1 - 3, 3);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);   /* completed while paused */
+    CHECK(b.fwd == b.start + t1);
+    CHECK_EQ(p.frames, 4);
+    ws_resume(&p);
+
+    /* a paused parser still takes the verdict of the frame it is in */
+    s.len = 0;
+    put_frame(&s, 1, WS_OP_TEXT, "ab\xff", 3);
+    b.pos = b.fwd;
+    ws_buf_reset(&b);
+    buf_recv(&b, s.data, s.len - 1);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    ws_pause(&p);
+    buf_recv(&b, s.data + s.len - 1, 1);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_ERROR);
+    CHECK_STR(p.error, "invalid UTF-8 in text message");
+
+    /* ws_discard_output() ends a pause */
+    ws_discard_output(&p, &b);
+    CHECK(!p.pause);
+
+    bytes_free(&s);
+    unit_ctx = "";
+}
+
+
+/* the message gate: p->messages and p->max_messages */
+
+static void
+test_gate(void)
+{
+    size_t       m1, m2, m3;
+    bytes_t      s;
+    ws_buf_t     b;
+    ws_parser_t  p;
+
+    unit_ctx = "gate";
+    build_client = 0;
+    memset(&s, 0, sizeof(s));
+
+    put_str(&s, 1, WS_OP_TEXT, "one");
+    put_str(&s, 1, WS_OP_PING, "control frames pass");
+    m1 = s.len;
+    put_str(&s, 0, WS_OP_BINARY, "two, ");
+    put_str(&s, 1, WS_OP_PONG, "");
+    put_str(&s, 0, WS_OP_CONT, "fragmented, ");
+    put_str(&s, 1, WS_OP_CONT, "counts once");
+    m2 = s.len;
+    put_str(&s, 1, WS_OP_TEXT, "three");
+    m3 = s.len;
+    put_str(&s, 1, WS_OP_TEXT, "four");
+
+    buf_init(&b, 1024);
+    ws_parser_init(&p, 0, 1, 0, 0);
+    p.max_messages = 1;
+
+    buf_recv(&b, s.data, s.len);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.gated);
+    CHECK_EQ(p.messages, 1);
+    CHECK(b.fwd == b.start + m1 && b.scan == b.start + m1);
+    CHECK_EQ(p.frames, 2);
+
+    /* scanned again without a raise: held still */
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.gated && b.scan == b.start + m1);
+
+    p.max_messages = 2;
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.gated);
+    CHECK_EQ(p.messages, 2);
+    CHECK(b.fwd == b.start + m2);
+    CHECK_EQ(p.frames, 6);
+
+    p.max_messages = 3;
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.gated && b.fwd == b.start + m3);
+
+    /* no gate after a stop: the close reply must still be seen */
+    ws_stop(&p);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(!p.gated && b.scan == b.last);
+    CHECK_EQ(p.messages, 4);
+    CHECK_EQ(p.frames, 8);
+
+    /* no limit: counted, never held */
+    s.len = 0;
+    put_str(&s, 1, WS_OP_BINARY, "a");
+    put_str(&s, 1, WS_OP_TEXT, "b");
+    ws_parser_init(&p, 0, 1, 0, 0);
+    ws_buf_reset(&b);
+    buf_recv(&b, s.data, s.len);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(!p.gated && b.fwd == b.last);
+    CHECK_EQ(p.messages, 2);
+
+    bytes_free(&s);
+    unit_ctx = "";
+}
+
+
 int
 main(void)
 {
@@ -2656,6 +2966,8 @@ main(void)
     unit_make_text(big, sizeof(big) - 16, 80);
 
     test_direct();
+    test_pause();
+    test_gate();
 
     run_case(case_small_frames);
     run_case(case_control_125);
@@ -2687,7 +2999,14 @@ main(void)
     test_drop();
     test_random_streams();
 
-    fprintf(stderr, "%lu relay runs\n", runs);
+    /* the pings and the gate of check_stream() happened */
+    unit_ctx = "pings and gate";
+    CHECK(total_pings > 1000);
+    CHECK(total_gates > 1000);
+    unit_ctx = "";
+
+    fprintf(stderr, "%lu relay runs, %lu pings, %lu gates\n", runs,
+            total_pings, total_gates);
 
     return unit_done();
 }
