@@ -6,9 +6,11 @@
  *
  * The first bytes of the input choose the settings: direction, UTF-8
  * validation, frame and message limits, buffer size (256 and more), how the
- * stream is cut into pieces, and whether the relay calls ws_stop() (it
- * wants to inject a frame) or ws_discard_output() (the destination is gone)
- * part way.  The rest is either the wire stream itself or a list of frame
+ * stream is cut into pieces, whether the relay calls ws_stop() (it wants
+ * to inject a close) or ws_discard_output() (the destination is gone) part
+ * way, or queues pings of its own while frames flow (ws_pause(), the ping
+ * written where ws_at_boundary() says, ws_resume()), and whether a message
+ * gate (max_messages) holds the stream until the relay raises it.  The rest is either the wire stream itself or a list of frame
  * records that are turned into a stream (mostly valid frames, masked as the
  * direction wants, so that deep states are reached).  The stream is run
  * through a model of the relay (receive into [last, end), ws_scan(), send
@@ -24,20 +26,25 @@
  *     and nothing of an invalid frame except validated text bytes;
  *   - the unmasked payloads of the output are the reference's;
  *   - nothing is forwarded after CLOSE or ERROR and the output then ends at
- *     a frame boundary; the model never stops making progress.
+ *     a frame boundary; the model never stops making progress;
+ *   - a queued ping goes out, between two whole frames of the output, and
+ *     no frame is begun while it waits (in drop mode parsing goes on);
+ *   - the gate holds only before a text or binary frame that would begin
+ *     a message beyond max_messages, and no more messages are begun.
  *
  * Any failure calls abort().
  *
  * Settings, the first 7 bytes:
  *   0: bit 0 client (masked frames), bit 1 no UTF-8 validation, bit 2 raw
  *      stream (else records, see make_stream()), bit 3 max_frame, bit 4
- *      max_message;
+ *      max_message, bits 5-7 a message gate raised by that many (0: none);
  *   1: buffer size: below 0xe0 256 + 53 * value, else one of sizes[];
  *   2: max_frame = 7 * value + 1;  3: max_message = 29 * value + 1;
  *   4: bits 6-7 pieces: 0 all the free space, 1 fixed (bits 0-5), 2 random
  *      (up to bits 0-5), 3 one byte at a time;
  *   5: bits 6-7: 1 ws_stop(), 2 ws_discard_output(), called when bits 0-5
- *      64ths of the stream were received;
+ *      64ths of the stream were received; 3 a ping queued whenever
+ *      1 + bits 0-5 times (1 + stream / 256) more bytes were received;
  *   6: sends: 0 all of [pos, fwd) at once, else random partial sends of up
  *      to 3 * value bytes (a socket that takes only part).
  *
@@ -112,8 +119,10 @@ typedef struct {
     int        piece_mode;     /* 0 all free space, 1 fixed, 2 random */
     size_t     piece;
     uint64_t   seed;
-    int        action;         /* 0 none, 1 stop, 2 discard */
+    int        action;         /* 0 none, 1 stop, 2 discard, 3 pings */
     size_t     action_at;
+    size_t     ping_every;
+    uint64_t   gate;           /* max_messages step, 0: none */
     size_t     send_max;       /* 0: send all */
     int        structured;
 } settings_t;
@@ -1312,6 +1321,8 @@ typedef struct {
     size_t         out_at_cut;
     int            boundary;
     int            can_inject;
+    unsigned       pings;
+    unsigned       gates;
 
     int            last_rc;
     unsigned       nrc;
@@ -1367,9 +1378,10 @@ note(ws_parser_t *p, ws_buf_t *b, run_t *run, int rc, size_t in_read)
 static HARNESS void
 relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 {
-    int             rc;
-    size_t          i, k, cut, limit, iter, piece, sent, send_max, whole;
-    uint64_t        rs;
+    int             rc, paused, gate_off;
+    size_t          i, k, cut, limit, iter, piece, sent, send_max, whole,
+                    next_ping;
+    uint64_t        rs, begun;
     unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
     oframe_t        g;
     ws_buf_t        b;
@@ -1388,10 +1400,15 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
 
     ws_parser_init(&p, st->from_client, st->validate_utf8, st->max_frame,
                    st->max_message);
+    p.max_messages = st->gate;
 
     i = 0;
     cut = 0;
     whole = 0;
+    paused = 0;
+    gate_off = 0;
+    begun = 0;
+    next_ping = st->ping_every;
     rs = st->seed | 1;
     limit = 4 * n + 100;
 
@@ -1419,7 +1436,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
         s_last = b.last;
         k = 0;
 
-        if (st->action && i >= st->action_at
+        if (st->action && st->action < 3 && i >= st->action_at
             && run->cut_at == (size_t) -1)
         {
             run->cut_at = i;
@@ -1486,6 +1503,77 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
             note(&p, &b, run, rc, i);
         }
 
+        /* the relay's ping: queued, then written at a frame boundary */
+
+        if (st->action == 3 && !paused && run->rc == WS_SCAN_OK
+            && i >= next_ping)
+        {
+            ws_pause(&p);
+            paused = 1;
+            begun = p.frames + (p.state == WS_ST_PAYLOAD);
+            next_ping = i + st->ping_every;
+        }
+
+        if (paused && run->rc != WS_SCAN_OK) {
+            /* a verdict: a close replaces the ping */
+            ws_resume(&p);
+            paused = 0;
+        }
+
+        /* no frame is begun while the ping waits */
+        CHECK(!paused || p.drop
+              || p.frames + (p.state == WS_ST_PAYLOAD) == begun);
+
+        if (paused && ws_at_boundary(&p, &b)) {
+            while (whole < run->out_len
+                   && decode_frame(outbuf, run->out_len, whole, &g))
+            {
+                whole += g.size;
+            }
+
+            /* between two whole frames */
+            CHECK(whole == run->out_len);
+
+            run->pings++;
+            ws_resume(&p);
+            paused = 0;
+            k++;
+
+            rc = ws_scan(&p, &b);
+            invariants(&b, mem);
+            note(&p, &b, run, rc, i);
+        }
+
+        /*
+         * the gate: only before a message beyond max_messages; the model
+         * raises it until all that came is parsed, as without a gate
+         */
+
+        while (p.gated) {
+            CHECK(st->gate != 0);
+            CHECK(p.messages == p.max_messages);
+            CHECK(p.state == WS_ST_HEADER && p.hdr_have == 0);
+            CHECK(p.msg_opcode == 0 && !p.drop);
+            CHECK(b.scan < b.last);
+            CHECK((*b.scan & 0x0f) == WS_OP_TEXT
+                  || (*b.scan & 0x0f) == WS_OP_BINARY);
+
+            run->gates++;
+            p.max_messages += st->gate;
+            k++;
+
+            rc = ws_scan(&p, &b);
+            invariants(&b, mem);
+            note(&p, &b, run, rc, i);
+        }
+
+        if (p.drop) {
+            /* nothing is forwarded: the gate holds nothing back */
+            gate_off = 1;
+        }
+
+        CHECK(st->gate == 0 || gate_off || p.messages <= p.max_messages);
+
         /* where ws_at_boundary() says so, the output is whole frames */
 
         if (ws_at_boundary(&p, &b) && st->action != 2) {
@@ -1512,6 +1600,12 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
     }
 
     CHECK(iter < limit);
+
+    /*
+     * a queued ping went out, unless a verdict came first or the stream
+     * ended inside the frame being forwarded
+     */
+    CHECK(!paused || run->rc != WS_SCAN_OK || p.mid_frame);
 
     if (run->rc == WS_SCAN_OK) {
         run->out_at_rc = run->out_len;
@@ -1586,8 +1680,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         st.piece = 1;
     }
 
-    st.action = (data[5] >> 6) % 3;
+    st.action = data[5] >> 6;
     st.send_max = (size_t) data[6] * 3;
+    st.gate = data[0] >> 5;
 
     data += SETTINGS;
     size -= SETTINGS;
@@ -1602,6 +1697,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     st.action_at = (size_t) ((data[-2] & 0x3f) * (uint64_t) n / 64);
+    st.ping_every = 1 + (size_t) (data[-2] & 0x3f) * (1 + n / 256);
 
     reference(&st, in, n, &r);
     reference_after(&st, in, n, &r);
@@ -1613,7 +1709,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 "reference: rc %d code %u \"%s\" valid %lu tail %d "
                 "avail %llu valid %llu held %d\n"
                 "scanner:   rc %d code %u \"%s\" frames %llu forwarded %llu "
-                "out %lu boundary %d\n",
+                "out %lu boundary %d pings %u gates %u\n",
                 st.from_client, st.validate_utf8,
                 (unsigned long long) st.max_frame,
                 (unsigned long long) st.max_message,
@@ -1627,7 +1723,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (unsigned long long) run.frames,
                 (unsigned long long) run.forwarded,
                 (unsigned long) run.out_len,
-                run.boundary);
+                run.boundary, run.pings, run.gates);
     }
 
     /* the verdict is the reference's, whatever the relay did */
@@ -1690,7 +1786,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(run.out_len == run.out_at_rc
           || (st.action == 2 && run.out_len < run.out_at_rc));
 
-    loose = st.action;
+    /* the pings are not in outbuf: the output is as without them */
+    loose = (st.action == 3) ? 0 : st.action;
 
 
     /* the relay may inject a close frame after a verdict or a stop */
@@ -1702,7 +1799,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* but not while forwarding goes on */
-    if (r.rc == WS_SCAN_OK && st.action == 0) {
+    if (r.rc == WS_SCAN_OK && (st.action == 0 || st.action == 3)) {
         CHECK(!run.can_inject);
     }
 

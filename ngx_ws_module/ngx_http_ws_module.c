@@ -370,7 +370,7 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_WS_VAR_FRAMES_OUT:
         n = (off_t) (t->dir[1].parser.forwarded
-                     + t->dir[1].inject_frames);
+                     + t->dir[1].proxy_frames);
         break;
 
     case NGX_HTTP_WS_VAR_BYTES_IN:

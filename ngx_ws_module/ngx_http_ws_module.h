@@ -64,6 +64,15 @@ typedef struct {
 } ngx_http_ws_loc_conf_t;
 
 
+/*
+ * room for the proxy's own control frames queued to one side: a close
+ * (WS_CLOSE_FRAME_LEN) is always accepted; pings and pongs with payloads
+ * of up to NGX_HTTP_WS_CTL_PAYLOAD bytes while the rest has room
+ */
+#define NGX_HTTP_WS_CTL_SIZE      36
+#define NGX_HTTP_WS_CTL_PAYLOAD   8
+
+
 /* one direction of the relay: from side "src" to side "dst" */
 
 typedef struct {
@@ -75,16 +84,22 @@ typedef struct {
     ngx_connection_t            *src;
     ngx_connection_t            *dst;
 
-    u_char                       inject[WS_CLOSE_FRAME_LEN];
-    size_t                       inject_len;
-    size_t                       inject_sent;
-    ngx_uint_t                   inject_frames;
+    /*
+     * the proxy's own control frames to dst, whole frames in order: they
+     * go out at a frame boundary of the forwarded output, forwarding
+     * paused until they are all written; a close is the last
+     */
+    u_char                       ctl[NGX_HTTP_WS_CTL_SIZE];
+    u_char                       ctl_len;
+    u_char                       ctl_sent;
+    u_char                       ctl_frames;   /* in ctl */
+    unsigned                     ctl_close:1;  /* a close is in ctl */
+    unsigned                     close_fwd:1;  /* src's close is forwarded */
+    unsigned                     sent:1;       /* dst took bytes this pass */
+    uint32_t                     proxy_frames; /* of the proxy's, written */
 
     off_t                        bytes_in;
     off_t                        bytes_out;
-
-    unsigned                     close_fwd:1;  /* src's close is forwarded */
-    unsigned                     sent:1;       /* dst took bytes this pass */
 } ngx_http_ws_dir_t;
 
 
@@ -206,6 +221,8 @@ ngx_int_t ngx_http_ws_tunnel_filter(void *data, ssize_t bytes);
 /* ngx_http_ws_relay.c */
 void ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_relay_close(ngx_http_ws_tunnel_t *t, ngx_uint_t code);
+ngx_int_t ngx_http_ws_relay_control(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
+    ngx_uint_t opcode, u_char *data, size_t len);
 void ngx_http_ws_relay_free(ngx_http_ws_tunnel_t *t);
 ngx_int_t ngx_http_ws_relay_preload(ngx_http_ws_dir_t *d, u_char *data,
     size_t n, size_t size, ngx_log_t *log);

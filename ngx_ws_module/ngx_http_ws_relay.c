@@ -3,8 +3,9 @@
  * Copyright (C) the ngx_ws authors
  *
  * The frame relay: moves validated frames in both directions with bounded
- * buffers, answers bad frames, and writes the proxy's own close frames at
- * frame boundaries (docs/design.md, "The relay").  The tunnel
+ * buffers, answers bad frames, and writes the proxy's own control frames
+ * (close, ping, pong) at frame boundaries while forwarding goes on
+ * (docs/design.md, "The relay").  The tunnel
  * (ngx_http_ws_tunnel.c) calls it; it calls nothing there.
  */
 
@@ -33,6 +34,10 @@ static void ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t timedout);
 static void ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t,
     ngx_uint_t side, ngx_uint_t code);
+static ngx_int_t ngx_http_ws_ctl_add(ngx_http_ws_tunnel_t *t,
+    ngx_uint_t side, ngx_uint_t opcode, u_char *data, size_t len);
+static void ngx_http_ws_ctl_written(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
+static void ngx_http_ws_ctl_clear(ngx_http_ws_dir_t *d);
 static void ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by,
     ngx_uint_t code);
 static ngx_int_t ngx_http_ws_done(ngx_http_ws_tunnel_t *t);
@@ -63,22 +68,6 @@ struct ngx_http_ws_free_buf_s {
 
 static ngx_http_ws_free_buf_t  *ngx_http_ws_free_bufs;
 static ngx_uint_t               ngx_http_ws_nfree_bufs;
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 void
@@ -175,7 +164,7 @@ ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t)
 
         if (!wev->ready
             && (d->buf.pos < d->buf.fwd
-                || d->inject_len > d->inject_sent
+                || d->ctl_len
                 || (i == 1 && ngx_http_ws_head_pending(t))))
         {
             /* ws_send_timeout: the time a write may make no progress */
@@ -211,7 +200,7 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
     dst_side = 1 - i;
 
     if (d->mem == NULL
-        && d->inject_len == d->inject_sent
+        && d->ctl_len == 0
         && (t->side[i].dead || !d->src->read->ready)
         && !(d->close_fwd && !t->side[dst_side].close_sent))
     {
@@ -233,13 +222,38 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
     do {
         progress = 0;
 
-        /* write what is cleared, then a frame of the proxy's own */
+        /*
+         * write the proxy's own frames once the output is at a frame
+         * boundary (and nothing else until they are all out), else what
+         * is cleared
+         */
 
         while (!t->side[dst_side].dead && dst->write->ready
                && !(i == 1 && ngx_http_ws_head_pending(t))
                && !(dst->ssl && ngx_http_ws_ssl_read_writes(t, dst)))
         {
-            if (d->mem && b->pos < b->fwd) {
+            if (d->ctl_len
+                && (d->ctl_sent
+                    || (d->ctl_close ? ws_can_inject(p, b)
+                                     : ws_at_boundary(p, b))))
+            {
+                n = dst->send(dst, d->ctl + d->ctl_sent,
+                              d->ctl_len - d->ctl_sent);
+
+                if (n > 0) {
+                    d->ctl_sent += n;
+                    d->bytes_out += n;
+                    d->sent = 1;
+                    progress = 1;
+
+                    if (d->ctl_sent == d->ctl_len) {
+                        ngx_http_ws_ctl_written(t, i);
+                    }
+
+                    continue;
+                }
+
+            } else if (d->mem && b->pos < b->fwd) {
                 n = dst->send(dst, b->pos, b->fwd - b->pos);
 
                 if (n > 0) {
@@ -254,26 +268,6 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
                         /* room may be made, a fragment or a drop follow */
                         rc = ws_scan(p, b);
                         ngx_http_ws_scanned(t, i, rc);
-                    }
-
-                    continue;
-                }
-
-            } else if (d->inject_len > d->inject_sent
-                       && ws_can_inject(p, b))
-            {
-                n = dst->send(dst, d->inject + d->inject_sent,
-                              d->inject_len - d->inject_sent);
-
-                if (n > 0) {
-                    d->inject_sent += n;
-                    d->bytes_out += n;
-                    d->sent = 1;
-                    progress = 1;
-
-                    if (d->inject_sent == d->inject_len) {
-                        d->inject_frames++;
-                        t->side[dst_side].close_sent = 1;
                     }
 
                     continue;
@@ -466,9 +460,7 @@ ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     to = ngx_http_ws_dir_to(t, side);
 
     ws_discard_output(&to->parser, &to->buf);
-
-    to->inject_len = 0;
-    to->inject_sent = 0;
+    ngx_http_ws_ctl_clear(to);
 
     /* the other side learns that its peer went away */
 
@@ -482,7 +474,7 @@ static void
 ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t code)
 {
-    uint32_t             key;
+    u_char               pl[2];
     ngx_int_t            rc;
     ngx_http_ws_dir_t   *d;
     ngx_http_ws_side_t  *s;
@@ -494,21 +486,14 @@ ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     }
 
     s->close_queued = 1;
-    t->again = 1;
+
+    pl[0] = (u_char) (code >> 8);
+    pl[1] = (u_char) code;
+
+    (void) ngx_http_ws_ctl_add(t, side, WS_OP_CLOSE, pl, 2);
 
     d = ngx_http_ws_dir_to(t, side);
-
-    if (side == NGX_HTTP_WS_UPSTREAM) {
-        /* a client's frame: masked with an unpredictable key */
-        key = (uint32_t) ngx_random();
-        d->inject_len = ws_close_frame(d->inject, (unsigned) code,
-                                       (u_char *) &key);
-
-    } else {
-        d->inject_len = ws_close_frame(d->inject, (unsigned) code, NULL);
-    }
-
-    d->inject_sent = 0;
+    d->ctl_close = 1;
 
     /* forward nothing more to that side after the current frame */
 
@@ -526,13 +511,125 @@ ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
          * frame cannot be sent, the connection is closed (1006).
          */
 
-        d->inject_len = 0;
+        ngx_http_ws_ctl_clear(d);
         s->dead = 1;
 
         if (side == NGX_HTTP_WS_CLIENT) {
             t->connection->error = 1;
         }
     }
+}
+
+
+ngx_int_t
+ngx_http_ws_relay_control(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
+    ngx_uint_t opcode, u_char *data, size_t len)
+{
+    ngx_http_ws_side_t  *s;
+
+    /*
+     * A ping or a pong of the proxy's own to one side, written between two
+     * frames while forwarding goes on.  NGX_DECLINED: that side is gone or
+     * closing, or the queue has no room (a frame is still being written).
+     */
+
+    s = &t->side[side];
+
+    if (s->dead || s->close_queued || t->finalized
+        || (opcode != WS_OP_PING && opcode != WS_OP_PONG)
+        || len > NGX_HTTP_WS_CTL_PAYLOAD)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ws_ctl_add(t, side, opcode, data, len) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_ws_relay_run(t);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_ctl_add(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
+    ngx_uint_t opcode, u_char *data, size_t len)
+{
+    size_t              room, n;
+    uint32_t            key;
+    ngx_http_ws_dir_t  *d;
+
+    d = ngx_http_ws_dir_to(t, side);
+
+    /* a close always has room; a frame after it never does */
+
+    room = NGX_HTTP_WS_CTL_SIZE - d->ctl_len;
+
+    if (opcode != WS_OP_CLOSE) {
+        room = (room > WS_CLOSE_FRAME_LEN) ? room - WS_CLOSE_FRAME_LEN : 0;
+    }
+
+    if (d->ctl_close || 2 + 4 + len > room) {
+        return NGX_DECLINED;
+    }
+
+    if (side == NGX_HTTP_WS_UPSTREAM) {
+        /* a client's frame: masked with an unpredictable key */
+        key = (uint32_t) ngx_random();
+        n = ws_control_frame(d->ctl + d->ctl_len, (unsigned) opcode, data,
+                             len, (u_char *) &key);
+
+    } else {
+        n = ws_control_frame(d->ctl + d->ctl_len, (unsigned) opcode, data,
+                             len, NULL);
+    }
+
+    d->ctl_len += n;
+    d->ctl_frames++;
+    t->again = 1;
+
+    /* the output stops at the next frame boundary, where these go */
+
+    ws_pause(&d->parser);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ws_ctl_written(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
+{
+    ngx_int_t           rc;
+    ngx_http_ws_dir_t  *d;
+
+    d = &t->dir[i];
+
+    d->proxy_frames += d->ctl_frames;
+
+    if (d->ctl_close) {
+        t->side[1 - i].close_sent = 1;
+    }
+
+    ngx_http_ws_ctl_clear(d);
+
+    /* forwarding goes on */
+
+    ws_resume(&d->parser);
+
+    if (d->mem && d->buf.scan < d->buf.last) {
+        rc = ws_scan(&d->parser, &d->buf);
+        ngx_http_ws_scanned(t, i, rc);
+    }
+}
+
+
+static void
+ngx_http_ws_ctl_clear(ngx_http_ws_dir_t *d)
+{
+    d->ctl_len = 0;
+    d->ctl_sent = 0;
+    d->ctl_frames = 0;
 }
 
 
@@ -572,8 +669,6 @@ ngx_http_ws_done(ngx_http_ws_tunnel_t *t)
 
     return 1;
 }
-
-
 
 
 static ngx_int_t

@@ -236,7 +236,9 @@ void ws_discard_output(ws_parser_t *p, ws_buf_t *b);
  * to a frame boundary (ws_at_boundary()) once the frame being forwarded,
  * or the fragment being sent, is out.  The proxy's frame is written there;
  * then ws_resume() and ws_scan() let forwarding go on.  A paused parser
- * still completes the frame it is in and takes its verdict.
+ * still completes the frame it is in and takes its verdict.  In drop mode
+ * (after ws_stop() or a violation) a pause holds nothing back: nothing is
+ * forwarded, and parsing goes on so that a close frame is seen.
  */
 #define ws_pause(p)      ((p)->pause = 1)
 #define ws_resume(p)     ((p)->pause = 0)

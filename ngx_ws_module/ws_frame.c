@@ -237,7 +237,7 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
 
         if (p->state == WS_ST_HEADER) {
 
-            if (b->scan == b->last || p->pause) {
+            if (b->scan == b->last || (p->pause && !p->drop)) {
                 /* all parsed, or paused at a frame boundary */
                 break;
             }

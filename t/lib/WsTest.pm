@@ -853,7 +853,26 @@ sub wait_port {
 # ---------------------------------------------------------------------------
 # sockets
 
+# A port that is free now and stays free: taken below the kernel's
+# ephemeral range, so that no outgoing connection (of this test, or of
+# another suite running beside it) gets it as its source port before the
+# server that was given it binds it.
+my %given_ports;
+
 sub free_port {
+    my ($low) = (read_file('/proc/sys/net/ipv4/ip_local_port_range') // '')
+        =~ /^\s*(\d+)/;
+    $low = 32768 unless $low && $low > 12000;
+    for (1 .. 200) {
+        my $port = 10000 + int(rand($low - 10000));
+        next if $given_ports{$port};
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+            LocalPort => $port, Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+            or next;
+        close $s;
+        $given_ports{$port} = 1;
+        return $port;
+    }
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
         Proto => 'tcp', Listen => 1, ReuseAddr => 1)
         or croak "bind: $!";

@@ -614,7 +614,8 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
             paused = 0;
         }
 
-        if (paused && p.frames + (p.state == WS_ST_PAYLOAD) != begun) {
+        if (paused && !p.drop && p.frames + (p.state == WS_ST_PAYLOAD) != begun)
+        {
             r->broken = 1;
             snprintf(r->why, sizeof(r->why), "a frame was begun while "
                      "paused (input %lu)", (unsigned long) i);
@@ -655,7 +656,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
          * would begin one message too many; the relay lets it go on
          */
 
-        if (p.gated) {
+        while (p.gated && !r->broken) {
             msgs = p.messages;
 
             if (msgs != p.max_messages || b.scan == b.last
@@ -681,8 +682,15 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
             if (!relay_invariants(&b, mem, r, "after the gate")) {
                 break;
             }
+        }
 
-        } else if (cfg->msg_step && p.messages > p.max_messages) {
+        if (r->broken) {
+            break;
+        }
+
+        if (!p.gated && !p.drop && cfg->msg_step
+            && p.messages > p.max_messages)
+        {
             r->broken = 1;
             snprintf(r->why, sizeof(r->why), "%llu messages begun, max %llu",
                      (unsigned long long) p.messages,
@@ -742,7 +750,9 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
                  (unsigned long) limit);
     }
 
-    if (paused && r->rc == RC_NONE && !r->broken && !r->stuck) {
+    if (paused && r->rc == RC_NONE && !r->broken && !r->stuck
+        && !p.mid_frame)
+    {
         r->stuck = 1;
         snprintf(r->why, sizeof(r->why), "a queued ping never went out");
     }
