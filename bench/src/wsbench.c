@@ -134,6 +134,7 @@ static uint64_t        dropped;
 static uint64_t        errors;
 static uint64_t        sent_total;
 static uint64_t        done_total;
+static uint64_t        cycles;        /* handshake cycles started (-n) */
 
 static int             kicked;        /* echo traffic started */
 static uint64_t        t_begin;       /* all connections open */
@@ -807,6 +808,19 @@ wsb_new_cycle(wsb_conn_t *c)
         return;
     }
 
+    if (cf.total) {
+        /* -n: that many cycles in all, then stop once the last one ends */
+        if (cycles == cf.total) {
+            if (live == 0) {
+                quit = 1;
+            }
+
+            return;
+        }
+
+        cycles++;
+    }
+
     if (wsb_connect(c) != 0) {
         failed++;
         c->fd = -1;
@@ -1121,7 +1135,8 @@ wsb_usage(void)
         "  -d SECS    measured duration (5); idle: hold time, 0 = until "
         "a signal\n"
         "  -w SECS    warmup before measuring (1)\n"
-        "  -n N       echo: send N messages in all, then stop\n"
+        "  -n N       echo: send N messages in all, then stop; handshake:\n"
+        "             run N cycles in all, then stop\n"
         "  -t         text frames (default binary)\n"
         "  -b ADDRS   source addresses: A, A-B or A+N (default: one, or\n"
         "             127.0.0.2+K when N exceeds the ephemeral ports)\n"
@@ -1331,6 +1346,11 @@ main(int argc, char **argv)
         t_from = now + (uint64_t) (cf.warmup * 1e9);
         t_to = t_from + (uint64_t) (cf.duration * 1e9);
 
+        if (cf.total) {
+            t_from = now;
+            t_to = (uint64_t) -1;
+        }
+
         for (u = 0; u < cf.conns; u++) {
             wsb_new_cycle(conns[u]);
         }
@@ -1417,6 +1437,12 @@ main(int argc, char **argv)
         }
 
         if (t_to && now >= t_to) {
+            break;
+        }
+
+        if (cf.mode == WSB_MODE_HS && cf.total && cycles == cf.total
+            && live == 0)
+        {
             break;
         }
 

@@ -1,0 +1,257 @@
+#!/usr/bin/python3
+"""The cost of one handshake in the proxy's worker, independent of the
+CPU's load: user-space instructions (callgrind) split by step, and system
+calls (strace -c), for stock nginx and ngx_ws, with the configurations of
+bench.py (`access_log off`, one worker).
+
+Each handshake is one cycle of `wsbench -m handshake`: connect, upgrade,
+one 64 B message, close handshake, wait for the server's FIN.
+
+Instructions: nginx runs under `valgrind --tool=callgrind` (`daemon off;
+master_process off;`, collection inside ngx_process_events_and_timers)
+twice, with N and 3N cycles; the difference divided by 2N is what one
+handshake costs, start-up and exit cancelled out.  The same difference per
+function (inclusive) gives the steps.
+
+System calls: `strace -c -f -p WORKER` while N cycles run; the counts
+divided by N.
+
+    make -C bench hscost        (BENCH_HS_N cycles, default 1000;
+                                 BENCH_HS_CPU: the proxy's CPU, 0)
+    BENCH_TARGETS=ngx_ws make -C bench hscost
+
+Writes results/raw/hscost.{json,md} and prints the tables.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench                                              # noqa: E402
+from bench import (CFG, RAW, WSECHO, WSBENCH, BACKEND_PORT, LOAD_CPU,
+                   STOCK_NGINX, NGX_WS_NGINX, Nginx, log, spawn, stop,
+                   wait_port, raw_path)                   # noqa: E402
+
+N = bench.env_num('BENCH_HS_N', 1000, int)
+# the proxy's CPU (bench.py's CPU 0 unless BENCH_HS_CPU is set): counts do
+# not depend on it
+bench.PROXY_CPU = os.environ.get('BENCH_HS_CPU', bench.PROXY_CPU)
+CONNS = 10
+
+# The steps of one handshake: the inclusive instructions of the functions
+# listed, less those of the functions in the second list (called from the
+# first).  Functions were chosen that do not nest otherwise; Debian's nginx
+# has no symbols for its static functions (the event loop, the reading of
+# the request line and headers, the upstream's send and receive handlers,
+# stock nginx's upgraded relay): they make the row "the rest".
+STEPS = {
+    'nginx': [
+        ('accept', ['ngx_event_accept'], []),
+        ('request phases, proxy handler', ['ngx_http_process_request'],
+         ['ngx_http_upstream_init']),
+        ('upstream init: connect, create_request',
+         ['ngx_http_upstream_init'], []),
+        ('101 status line', ['ngx_http_parse_status_line'], []),
+        ('header lines (request and 101)', ['ngx_http_parse_header_line'],
+         []),
+        ('finalize: log phase, free, close', ['ngx_http_finalize_request'],
+         []),
+    ],
+    'ngx_ws': [
+        ('accept', ['ngx_event_accept'], []),
+        ('request phases, ws_pass handler', ['ngx_http_process_request'],
+         ['ngx_http_upstream_init', 'ngx_http_ws_check_handshake',
+          'ws_accept_key']),
+        ('handshake check (headers, key)', ['ngx_http_ws_check_handshake'],
+         []),
+        ('Sec-WebSocket-Accept (SHA-1, base64)', ['ws_accept_key'], []),
+        ('upstream init: connect, create_request',
+         ['ngx_http_upstream_init'], []),
+        ('101 status line and headers, upgrade check',
+         ['ngx_http_ws_process_status_line'],
+         ['ngx_http_parse_header_line']),
+        ('header lines (request and 101)', ['ngx_http_parse_header_line'],
+         []),
+        ('tunnel init (takeover)', ['ngx_http_ws_tunnel_init'], []),
+        ('detach: snapshot, free the request', ['ngx_http_ws_detach'], []),
+        ('relay: message and close frames', ['ngx_http_ws_relay_run'], []),
+        ('log phase (request rebuilt)', ['ngx_http_ws_log_request'], []),
+        ('finalize: backend close, tunnel free, client close',
+         ['ngx_http_ws_finalize'], ['ngx_http_ws_log_request']),
+        ('lingering close', ['ngx_http_ws_lingering_handler'], []),
+    ],
+}
+
+
+def proxy(kind, tag):
+    binary = STOCK_NGINX if kind == 'nginx' else NGX_WS_NGINX
+    port = 19450 + (0 if kind == 'nginx' else 1)
+    return Nginx('hscost-%s-%s' % (kind, tag), port, kind, binary,
+                 [BACKEND_PORT])
+
+
+def cycles(port, n, name):
+    return bench.wsbench(['-m', 'handshake', '-p', str(port), '-c',
+                          str(CONNS), '-s', '64', '-n', str(n), '-T', '30',
+                          '-b', '127.0.0.10+8'], name, 900)
+
+
+def callgrind(kind, n, tag):
+    t = proxy(kind, tag)
+    out = raw_path('hscost.callgrind.%s.%s.out' % (kind, tag))
+    argv = (['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
+             '--toggle-collect=ngx_process_events_and_timers']
+            + t.argv('daemon off; master_process off;'))
+    errf = open(raw_path('hscost.callgrind.%s.%s.log' % (kind, tag)), 'w')
+    p = spawn(argv, cpu=bench.PROXY_CPU, stdout=errf, stderr=errf)
+    try:
+        if not wait_port(t.port, p, 60):
+            return None
+        if cycles(t.port, n, 'hscost-cg-%s-%s' % (kind, tag)) is None:
+            return None
+    finally:
+        stop(p, wait=60)
+    return inclusive(out)
+
+
+def inclusive(path):
+    """Inclusive instructions per function (the largest entry of a name)."""
+    txt = subprocess.run(['callgrind_annotate', '--inclusive=yes',
+                          '--threshold=100', path], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL).stdout.decode(
+                             errors='replace')
+    funcs = {}
+    for line in txt.splitlines():
+        m = re.match(r'\s*([\d,]+)\s+\([^)]*\)\s+(.*)$', line)
+        if not m:
+            continue
+        ir = int(m.group(1).replace(',', ''))
+        fn = re.sub(r' \[[^\]]*\]$', '', m.group(2).strip())
+        if fn.startswith('PROGRAM TOTALS'):
+            fn = 'TOTAL'
+        elif ':' in fn:
+            fn = fn.split(':', 1)[1]
+        # a function shows up under its file and as ???: keep the larger
+        fn = re.sub(r'\.(part|constprop|isra)\.\d+', '', fn)
+        funcs[fn] = max(funcs.get(fn, 0), ir)
+    return funcs
+
+
+def steps(kind, per):
+    rows = []
+    for label, plus, minus in STEPS[kind]:
+        rows.append((label, sum(per.get(f, 0) for f in plus)
+                     - sum(per.get(f, 0) for f in minus)))
+    rows.append(('the rest: event loop, nginx\'s static handlers',
+                 per.get('TOTAL', 0) - sum(v for _, v in rows)))
+    return rows
+
+
+def syscalls(kind, n):
+    t = proxy(kind, 'strace')
+    if not t.start():
+        return None
+    try:
+        pid = t.workers()[0]
+        outf = raw_path('hscost.strace.%s.txt' % kind)
+        p = subprocess.Popen(['strace', '-c', '-f', '-o', outf, '-p',
+                              str(pid)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        res = cycles(t.port, n, 'hscost-strace-%s' % kind)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        p.wait(30)
+        if res is None:
+            return None
+    finally:
+        t.stop()
+    calls = {}
+    with open(outf) as f:
+        for line in f:
+            fl = line.split()
+            if len(fl) >= 5 and fl[0][0].isdigit() and fl[-1] != 'total':
+                calls[fl[-1]] = int(fl[3])
+    return {k: v / float(n) for k, v in calls.items()}
+
+
+def main():
+    os.makedirs(RAW, exist_ok=True)
+    os.makedirs(bench.RUN, exist_ok=True)
+    kinds = [k for k in ('nginx', 'ngx_ws') if k in CFG['targets']]
+    backend = spawn([WSECHO, '-p', str(BACKEND_PORT)], cpu=LOAD_CPU,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(raw_path('wsecho.log'), 'w'))
+    if not wait_port(BACKEND_PORT, backend):
+        log('the echo backend did not start')
+        return 1
+    data = {}
+    try:
+        for kind in kinds:
+            log('%s: system calls, %d handshakes' % (kind, N))
+            sc = syscalls(kind, N)
+            log('%s: callgrind, %d and %d handshakes' % (kind, N, 3 * N))
+            a = callgrind(kind, N, 'a')
+            b = callgrind(kind, 3 * N, 'b')
+            if not a or not b:
+                log('%s: callgrind run failed' % kind)
+                continue
+            per = {f: (b.get(f, 0) - a.get(f, 0)) / (2.0 * N)
+                   for f in set(a) | set(b)}
+            data[kind] = {'instructions': round(per.get('TOTAL', 0)),
+                          'steps': [(l, round(v)) for l, v in
+                                    steps(kind, per)],
+                          'syscalls': sc}
+    finally:
+        stop(backend)
+    md = report(data)
+    with open(raw_path('hscost.json'), 'w') as f:
+        json.dump(data, f, indent=1)
+    with open(raw_path('hscost.md'), 'w') as f:
+        f.write(md)
+    print(md)
+    return 0
+
+
+def report(data):
+    lines = []
+    for kind, d in data.items():
+        lines.append('%s: %d user-space instructions per handshake'
+                     % (bench.LABELS[kind], d['instructions']))
+        lines.append('')
+        lines.append('| step | instructions |')
+        lines.append('|---|---|')
+        for label, v in d['steps']:
+            lines.append('| %s | %d |' % (label, v))
+        lines.append('')
+    names = sorted(set(n for d in data.values() for n in (d['syscalls']
+                                                          or {})))
+    if names:
+        kinds = list(data)
+        lines.append('| system calls per handshake | %s |'
+                     % ' | '.join(bench.LABELS[k] for k in kinds))
+        lines.append('|---|%s' % ('---|' * len(kinds)))
+        total = {k: 0.0 for k in kinds}
+        for n in names:
+            vals = []
+            for k in kinds:
+                v = (data[k]['syscalls'] or {}).get(n, 0.0)
+                total[k] += v
+                vals.append('%.2f' % v)
+            lines.append('| `%s` | %s |' % (n, ' | '.join(vals)))
+        lines.append('| all | %s |' % ' | '.join('%.2f' % total[k]
+                                               for k in kinds))
+        lines.append('')
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    import atexit
+    atexit.register(bench.cleanup)
+    sys.exit(main())
