@@ -26,6 +26,7 @@ static void ngx_http_ws_event_handler(ngx_event_t *ev);
 static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
 static void ngx_http_ws_close_timeout(ngx_event_t *ev);
 static void ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t);
+static ngx_uint_t ngx_http_ws_client_may_send(ngx_http_ws_tunnel_t *t);
 static void ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t);
 static void ngx_http_ws_tunnel_cleanup(void *data);
 
@@ -495,7 +496,9 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
             u->peer.connection->read->timedout = 0;
         }
 
-        if (!t->side[NGX_HTTP_WS_CLIENT].dead) {
+        if (!t->side[NGX_HTTP_WS_CLIENT].dead
+            && ngx_http_ws_client_may_send(t))
+        {
             /* the client may still send its close reply: do not reset it */
             r->lingering_close = 1;
         }
@@ -559,18 +562,37 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
 
     clcf = t->clcf;
 
+    /* the client may still send its close reply: do not reset it */
+
     if (t->side[NGX_HTTP_WS_CLIENT].dead || c->error
         || (clcf->lingering_close != NGX_HTTP_LINGERING_ALWAYS
-            && clcf->lingering_close != NGX_HTTP_LINGERING_ON))
+            && (clcf->lingering_close != NGX_HTTP_LINGERING_ON
+                || !ngx_http_ws_client_may_send(t))))
     {
         clcf = NULL;
     }
 
     ngx_http_ws_tunnel_free(t);
 
-    /* the client may still send its close reply: do not reset it */
-
     ngx_http_ws_close_client(c, clcf);
+}
+
+
+static ngx_uint_t
+ngx_http_ws_client_may_send(ngx_http_ws_tunnel_t *t)
+{
+    /*
+     * What ngx_http_finalize_connection() asks of a request before its
+     * lingering close (with "lingering_close on"): whether the client may
+     * still be sending.  It may until its close frame has been read:
+     * nothing follows a close frame (RFC 6455 5.5.1), so after it only
+     * bytes already signalled and not read yet are waited for.  A close
+     * frame of the proxy's own, after an invalid frame or a timeout, may
+     * meet data frames in flight: that close reply is waited for.
+     */
+
+    return t->dir[NGX_HTTP_WS_CLIENT].parser.close_code == 0
+           || t->connection->read->ready;
 }
 
 
