@@ -15,6 +15,7 @@
 #include "ngx_http_ws_module.h"
 
 
+extern ngx_module_t  ngx_http_log_module;
 #if (NGX_HTTP_REALIP)
 extern ngx_module_t  ngx_http_realip_module;
 #endif
@@ -106,6 +107,7 @@ static uint32_t ngx_http_ws_put_list(ngx_http_ws_writer_t *w, u_char **dst,
 static ngx_uint_t ngx_http_ws_in_pool(ngx_pool_t *pool, void *p);
 static void ngx_http_ws_free_header_buffers(ngx_connection_t *c,
     ngx_http_connection_t *hc);
+static ngx_uint_t ngx_http_ws_log_off(ngx_http_ws_snap_t *snap);
 static ngx_http_request_t *ngx_http_ws_log_rebuild(ngx_http_ws_tunnel_t *t);
 static ngx_int_t ngx_http_ws_get_list(ngx_http_request_t *r, ngx_list_t *list,
     u_char *p, ngx_uint_t n, ngx_uint_t in);
@@ -757,6 +759,10 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
 
     c = t->connection;
 
+    if (ngx_http_ws_log_off(t->snap)) {
+        return;
+    }
+
     r = ngx_http_ws_log_rebuild(t);
 
     if (r == NULL) {
@@ -800,6 +806,34 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
     }
 
     ngx_destroy_pool(r->pool);
+}
+
+
+static ngx_uint_t
+ngx_http_ws_log_off(ngx_http_ws_snap_t *snap)
+{
+    void                       *llcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    /*
+     * Whether the log phase would do nothing, so that the request is not
+     * rebuilt for it: its one handler is ngx_http_log_module's (which
+     * always installs it; another module's handler makes two), and the
+     * location has "access_log off".  That handler returns at once then,
+     * and the first member of the module's location configuration, the
+     * array of logs, is NULL: "off" leaves it unset, and the merge gives
+     * every location without "off" a log.
+     */
+
+    cmcf = snap->main_conf[ngx_http_core_module.ctx_index];
+
+    if (cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts != 1) {
+        return 0;
+    }
+
+    llcf = snap->loc_conf[ngx_http_log_module.ctx_index];
+
+    return *(ngx_array_t **) llcf == NULL;
 }
 
 
