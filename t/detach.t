@@ -60,6 +60,11 @@ HTTP
             ws_pass http://pooled;
         }
 
+        location /nolog/ {
+            access_log off;
+            ws_pass http://127.0.0.1:$bp;
+        }
+
         location = /status {
             stub_status;
         }
@@ -285,6 +290,27 @@ sub status_page {
     ok($e, 'keepalive: access log line');
     is($e->{code}, 1000, 'keepalive: close code') if $e;
     is($e->{frames_in}, 2, 'keepalive: frames in') if $e;
+}
+
+# "access_log off": no line is written (the request is not rebuilt for
+# the log phase), the next WebSocket's line is, with its own variables
+{
+    $t->mark;
+    my $p = $t->ws_pair($l, path => '/nolog/n');
+    my $m = cframe(OP_TEXT, 'quiet');
+    send_all($p->{client}, $m);
+    frame_ok(read_frame($p->{backend}), $m, 'access_log off: a frame passes');
+    sleep 0.2;
+    close_both($p, 'access_log off');
+
+    $p = $t->ws_pair($l, path => '/limited/after-nolog');
+    close_both($p, 'after access_log off');
+    my $e = $t->access_entry('/limited/after-nolog');
+    ok($e, 'after access_log off: access log line');
+    is($e && $e->{code}, 1000, 'after access_log off: close code');
+    is(scalar(grep { $_->{uri} =~ m{^/nolog/} } $t->access_entries), 0,
+        'access_log off: no line');
+    is($t->bad_log_lines, 0, 'access_log off: no error log line');
 }
 
 $t->stop;
