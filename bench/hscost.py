@@ -75,7 +75,7 @@ STEPS = {
          ['ngx_http_upstream_init'], []),
         ('101 status line and headers, upgrade check',
          ['ngx_http_ws_process_status_line'],
-         ['ngx_http_parse_header_line']),
+         ['ngx_http_parse_header_line@ngx_http_ws_process_header']),
         ('header lines (request and 101)', ['ngx_http_parse_header_line'],
          []),
         ('tunnel init (takeover)', ['ngx_http_ws_tunnel_init'], []),
@@ -120,26 +120,45 @@ def callgrind(kind, n, tag):
     return inclusive(out)
 
 
+def fname(fn):
+    fn = re.sub(r' \([\d,]+x\)', '', fn)
+    fn = re.sub(r' \[[^\]]*\]$', '', fn.strip())
+    if ':' in fn:
+        fn = fn.split(':', 1)[1]
+    return re.sub(r'\.(part|constprop|isra)\.\d+', '', fn)
+
+
 def inclusive(path):
-    """Inclusive instructions per function (the largest entry of a name)."""
+    """Inclusive instructions per function (the largest entry of a name),
+    and per call edge as "callee@caller"."""
     txt = subprocess.run(['callgrind_annotate', '--inclusive=yes',
-                          '--threshold=100', path], stdout=subprocess.PIPE,
+                          '--tree=caller', '--threshold=100', path],
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL).stdout.decode(
                              errors='replace')
     funcs = {}
+    callers = []
     for line in txt.splitlines():
-        m = re.match(r'\s*([\d,]+)\s+\([^)]*\)\s+(.*)$', line)
+        if line.startswith('PROGRAM TOTALS') or 'PROGRAM TOTALS' in line:
+            m = re.match(r'\s*([\d,]+)', line)
+            if m:
+                funcs['TOTAL'] = int(m.group(1).replace(',', ''))
+            continue
+        m = re.match(r'\s*([\d,]+)\s+\([^)]*\)\s+([<*])\s+(.*)$', line)
         if not m:
+            callers = []
             continue
         ir = int(m.group(1).replace(',', ''))
-        fn = re.sub(r' \[[^\]]*\]$', '', m.group(2).strip())
-        if fn.startswith('PROGRAM TOTALS'):
-            fn = 'TOTAL'
-        elif ':' in fn:
-            fn = fn.split(':', 1)[1]
+        fn = fname(m.group(3))
+        if m.group(2) == '<':
+            callers.append((fn, ir))
+            continue
         # a function shows up under its file and as ???: keep the larger
-        fn = re.sub(r'\.(part|constprop|isra)\.\d+', '', fn)
         funcs[fn] = max(funcs.get(fn, 0), ir)
+        for caller, cir in callers:
+            key = fn + '@' + caller
+            funcs[key] = max(funcs.get(key, 0), cir)
+        callers = []
     return funcs
 
 

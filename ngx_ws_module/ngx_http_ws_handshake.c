@@ -15,8 +15,6 @@
 static ngx_uint_t ngx_http_ws_not_http11(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name,
     size_t len);
-static ngx_table_elt_t *ngx_http_ws_find_header(ngx_list_t *headers,
-    const char *name, ngx_uint_t *count);
 
 
 static u_char  ngx_http_ws_426_page[] =
@@ -177,8 +175,9 @@ ngx_http_ws_not_http11(ngx_http_request_t *r)
 static ngx_uint_t
 ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name, size_t len)
 {
-    return h->key.len == len
-           && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0;
+    /* "name" is in lower case, and so is h->lowcase_key */
+
+    return h->key.len == len && ngx_strncmp(h->lowcase_key, name, len) == 0;
 }
 
 
@@ -249,53 +248,132 @@ ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version)
 ngx_int_t
 ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 {
-    ngx_uint_t            i, n, offered;
+    ngx_uint_t            i, accepts, protos, offered;
     ngx_list_part_t      *part;
-    ngx_table_elt_t      *h, *proto, *ext;
+    ngx_table_elt_t      *h, *upgrade, *connection, *accept, *proto, *ext;
     ngx_http_upstream_t  *u;
 
     u = r->upstream;
 
-    h = ngx_http_ws_find_header(&u->headers_in.headers, "upgrade", &n);
+    /*
+     * One walk over the 101's headers (their lowcase_key is set by
+     * ngx_http_ws_process_header()): the first of each, and how many
+     * "Sec-WebSocket-Accept" and "Sec-WebSocket-Protocol" lines came.
+     */
 
-    if (h == NULL
-        || !ws_list_has_token(h->value.data, h->value.len, "websocket"))
+    upgrade = NULL;
+    connection = NULL;
+    accept = NULL;
+    proto = NULL;
+    ext = NULL;
+    accepts = 0;
+    protos = 0;
+
+    part = &u->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        switch (h[i].key.len) {
+
+        case sizeof("upgrade") - 1:
+            if (upgrade == NULL
+                && ngx_strncmp(h[i].lowcase_key, "upgrade", 7) == 0)
+            {
+                upgrade = &h[i];
+            }
+            break;
+
+        case sizeof("connection") - 1:
+            if (connection == NULL
+                && ngx_strncmp(h[i].lowcase_key, "connection", 10) == 0)
+            {
+                connection = &h[i];
+            }
+            break;
+
+        case sizeof("sec-websocket-accept") - 1:
+            if (ngx_strncmp(h[i].lowcase_key, "sec-websocket-accept", 20)
+                == 0)
+            {
+                if (accept == NULL) {
+                    accept = &h[i];
+                }
+
+                accepts++;
+            }
+            break;
+
+        case sizeof("sec-websocket-protocol") - 1:
+            if (ngx_strncmp(h[i].lowcase_key, "sec-websocket-protocol", 22)
+                == 0)
+            {
+                if (proto == NULL) {
+                    proto = &h[i];
+                }
+
+                protos++;
+            }
+            break;
+
+        case sizeof("sec-websocket-extensions") - 1:
+            if (ext == NULL
+                && ngx_strncmp(h[i].lowcase_key, "sec-websocket-extensions",
+                               24)
+                   == 0)
+            {
+                ext = &h[i];
+            }
+            break;
+        }
+    }
+
+    if (upgrade == NULL
+        || !ws_list_has_token(upgrade->value.data, upgrade->value.len,
+                              "websocket"))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ws: upstream sent 101 without \"Upgrade: websocket\"");
         return NGX_ERROR;
     }
 
-    h = ngx_http_ws_find_header(&u->headers_in.headers, "connection", &n);
-
-    if (h == NULL
-        || !ws_list_has_token(h->value.data, h->value.len, "upgrade"))
+    if (connection == NULL
+        || !ws_list_has_token(connection->value.data, connection->value.len,
+                              "upgrade"))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ws: upstream sent 101 without \"Connection: upgrade\"");
         return NGX_ERROR;
     }
 
-    h = ngx_http_ws_find_header(&u->headers_in.headers,
-                                "sec-websocket-accept", &n);
-
-    if (h == NULL) {
+    if (accept == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ws: upstream sent no \"Sec-WebSocket-Accept\" header");
         return NGX_ERROR;
     }
 
-    if (n != 1 || h->value.len != WS_ACCEPT_LEN
-        || ngx_memcmp(h->value.data, ctx->accept, WS_ACCEPT_LEN) != 0)
+    if (accepts != 1 || accept->value.len != WS_ACCEPT_LEN
+        || ngx_memcmp(accept->value.data, ctx->accept, WS_ACCEPT_LEN) != 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ws: upstream sent invalid \"Sec-WebSocket-Accept\" "
                       "header");
         return NGX_ERROR;
     }
-
-    ext = ngx_http_ws_find_header(&u->headers_in.headers,
-                                  "sec-websocket-extensions", &n);
 
     if (ext) {
         /* the request offered no extension: frames stay inspectable */
@@ -306,16 +384,13 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    proto = ngx_http_ws_find_header(&u->headers_in.headers,
-                                    "sec-websocket-protocol", &n);
-
     if (proto == NULL) {
         return NGX_OK;
     }
 
     offered = 0;
 
-    if (n == 1 && proto->value.len
+    if (protos == 1 && proto->value.len
         && ngx_strlchr(proto->value.data,
                        proto->value.data + proto->value.len, ',')
            == NULL)
@@ -356,49 +431,4 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
     }
 
     return NGX_OK;
-}
-
-
-static ngx_table_elt_t *
-ngx_http_ws_find_header(ngx_list_t *headers, const char *name,
-    ngx_uint_t *count)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
-
-    len = ngx_strlen(name);
-    found = NULL;
-    *count = 0;
-
-    part = &headers->part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0 || h[i].key.len != len
-            || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) != 0)
-        {
-            continue;
-        }
-
-        if (found == NULL) {
-            found = &h[i];
-        }
-
-        (*count)++;
-    }
-
-    return found;
 }
