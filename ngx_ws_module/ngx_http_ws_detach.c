@@ -623,7 +623,6 @@ static uint32_t
 ngx_http_ws_put_list(ngx_http_ws_writer_t *w, u_char **dst, ngx_list_t *list)
 {
     uint32_t          n, len[2];
-    ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -636,39 +635,28 @@ ngx_http_ws_put_list(ngx_http_ws_writer_t *w, u_char **dst, ngx_list_t *list)
         return 0;
     }
 
-    part = &list->part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
+    for (h = ngx_http_ws_first_header(list, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (h->hash == 0) {
             continue;
         }
 
-        len[0] = (uint32_t) h[i].key.len;
-        len[1] = (uint32_t) h[i].value.len;
+        len[0] = (uint32_t) h->key.len;
+        len[1] = (uint32_t) h->value.len;
 
         (void) ngx_http_ws_put(w, len, sizeof(len));
 
         if (w->pos) {
             if (len[0]) {
-                w->pos = ngx_cpymem(w->pos, h[i].key.data, len[0]);
+                w->pos = ngx_cpymem(w->pos, h->key.data, len[0]);
             }
 
             *w->pos++ = '\0';
 
             if (len[1]) {
-                w->pos = ngx_cpymem(w->pos, h[i].value.data, len[1]);
+                w->pos = ngx_cpymem(w->pos, h->value.data, len[1]);
             }
 
             *w->pos++ = '\0';

@@ -32,7 +32,7 @@ ngx_int_t
 ngx_http_ws_check_handshake(ngx_http_request_t *r, ngx_table_elt_t **key)
 {
     ngx_str_t         *v;
-    ngx_uint_t         i, keys, upgrade, connection;
+    ngx_uint_t         keys, upgrade, connection;
     ngx_list_part_t   *part;
     ngx_table_elt_t   *h, *version;
     const char        *err;
@@ -66,37 +66,26 @@ ngx_http_ws_check_handshake(ngx_http_request_t *r, ngx_table_elt_t **key)
     upgrade = 0;
     connection = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_ws_header_is(&h[i], "upgrade", 7)) {
-            upgrade |= ws_list_has_token(h[i].value.data, h[i].value.len,
+    for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (ngx_http_ws_header_is(h, "upgrade", 7)) {
+            upgrade |= ws_list_has_token(h->value.data, h->value.len,
                                          "websocket");
 
-        } else if (ngx_http_ws_header_is(&h[i], "connection", 10)) {
-            connection |= ws_list_has_token(h[i].value.data,
-                                            h[i].value.len, "upgrade");
+        } else if (ngx_http_ws_header_is(h, "connection", 10)) {
+            connection |= ws_list_has_token(h->value.data, h->value.len,
+                                            "upgrade");
 
-        } else if (ngx_http_ws_header_is(&h[i], "sec-websocket-key", 17)) {
-            *key = &h[i];
+        } else if (ngx_http_ws_header_is(h, "sec-websocket-key", 17)) {
+            *key = h;
             keys++;
 
-        } else if (ngx_http_ws_header_is(&h[i], "sec-websocket-version", 21)
+        } else if (ngx_http_ws_header_is(h, "sec-websocket-version", 21)
                    && version == NULL)
         {
-            version = &h[i];
+            version = h;
         }
     }
 
@@ -248,7 +237,7 @@ ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version)
 ngx_int_t
 ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 {
-    ngx_uint_t            i, accepts, protos, offered;
+    ngx_uint_t            accepts, protos, offered;
     ngx_list_part_t      *part;
     ngx_table_elt_t      *h, *upgrade, *connection, *accept, *proto, *ext;
     ngx_http_upstream_t  *u;
@@ -269,49 +258,38 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
     accepts = 0;
     protos = 0;
 
-    part = &u->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
+    for (h = ngx_http_ws_first_header(&u->headers_in.headers, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (h->hash == 0) {
             continue;
         }
 
-        switch (h[i].key.len) {
+        switch (h->key.len) {
 
         case sizeof("upgrade") - 1:
             if (upgrade == NULL
-                && ngx_strncmp(h[i].lowcase_key, "upgrade", 7) == 0)
+                && ngx_strncmp(h->lowcase_key, "upgrade", 7) == 0)
             {
-                upgrade = &h[i];
+                upgrade = h;
             }
             break;
 
         case sizeof("connection") - 1:
             if (connection == NULL
-                && ngx_strncmp(h[i].lowcase_key, "connection", 10) == 0)
+                && ngx_strncmp(h->lowcase_key, "connection", 10) == 0)
             {
-                connection = &h[i];
+                connection = h;
             }
             break;
 
         case sizeof("sec-websocket-accept") - 1:
-            if (ngx_strncmp(h[i].lowcase_key, "sec-websocket-accept", 20)
+            if (ngx_strncmp(h->lowcase_key, "sec-websocket-accept", 20)
                 == 0)
             {
                 if (accept == NULL) {
-                    accept = &h[i];
+                    accept = h;
                 }
 
                 accepts++;
@@ -319,11 +297,11 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
             break;
 
         case sizeof("sec-websocket-protocol") - 1:
-            if (ngx_strncmp(h[i].lowcase_key, "sec-websocket-protocol", 22)
+            if (ngx_strncmp(h->lowcase_key, "sec-websocket-protocol", 22)
                 == 0)
             {
                 if (proto == NULL) {
-                    proto = &h[i];
+                    proto = h;
                 }
 
                 protos++;
@@ -332,11 +310,11 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 
         case sizeof("sec-websocket-extensions") - 1:
             if (ext == NULL
-                && ngx_strncmp(h[i].lowcase_key, "sec-websocket-extensions",
+                && ngx_strncmp(h->lowcase_key, "sec-websocket-extensions",
                                24)
                    == 0)
             {
-                ext = &h[i];
+                ext = h;
             }
             break;
         }
@@ -395,26 +373,12 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
                        proto->value.data + proto->value.len, ',')
            == NULL)
     {
-        part = &r->headers_in.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].key.len == sizeof("sec-websocket-protocol") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "sec-websocket-protocol",
-                                   h[i].key.len) == 0
-                && ws_list_has_token(h[i].value.data, h[i].value.len,
+        for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
+             h;
+             h = ngx_http_ws_next_header(h, &part))
+        {
+            if (ngx_http_ws_header_is(h, "sec-websocket-protocol", 22)
+                && ws_list_has_token(h->value.data, h->value.len,
                                      (const char *) proto->value.data))
             {
                 offered = 1;

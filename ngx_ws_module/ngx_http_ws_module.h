@@ -214,6 +214,36 @@ ngx_int_t ngx_http_ws_check_upgrade(ngx_http_request_t *r,
          || ((t)->connection->buffered & NGX_LOWLEVEL_BUFFERED)))
 
 
+/*
+ * A walk over a list of headers (ngx_list_t of ngx_table_elt_t: a request's
+ * or an upstream's), part by part:
+ *
+ *     for (h = ngx_http_ws_first_header(list, &part);
+ *          h;
+ *          h = ngx_http_ws_next_header(h, &part))
+ */
+
+static ngx_inline ngx_table_elt_t *
+ngx_http_ws_header_in(ngx_list_part_t *p, ngx_list_part_t **part)
+{
+    for ( /* void */ ; p; p = p->next) {
+        if (p->nelts) {
+            *part = p;
+            return p->elts;
+        }
+    }
+
+    return NULL;
+}
+
+#define ngx_http_ws_first_header(list, pp)                                   \
+    ngx_http_ws_header_in(&(list)->part, pp)
+
+#define ngx_http_ws_next_header(h, pp)                                       \
+    ((h) + 1 < (ngx_table_elt_t *) (*(pp))->elts + (*(pp))->nelts            \
+     ? (h) + 1 : ngx_http_ws_header_in((*(pp))->next, pp))
+
+
 /* ngx_http_ws_tunnel.c */
 ngx_int_t ngx_http_ws_tunnel_init(void *data);
 ngx_int_t ngx_http_ws_tunnel_filter(void *data, ssize_t bytes);

@@ -417,23 +417,12 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
         len += sizeof("Host: ") - 1 + host.len + sizeof(CRLF) - 1;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Connection") - 1
-            && ngx_strncmp(h[i].lowcase_key, "connection",
+    for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (h->key.len == sizeof("Connection") - 1
+            && ngx_strncmp(h->lowcase_key, "connection",
                            sizeof("Connection") - 1)
                == 0)
         {
@@ -442,7 +431,7 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
                 return NGX_ERROR;
             }
 
-            *c = &h[i];
+            *c = h;
             continue;
         }
 
@@ -451,13 +440,13 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
          * are counted here, and they are skipped when the head is written.
          */
 
-        if (ngx_hash_find(&wlcf->skip_headers, h[i].hash, h[i].lowcase_key,
-                          h[i].key.len))
+        if (ngx_hash_find(&wlcf->skip_headers, h->hash, h->lowcase_key,
+                          h->key.len))
         {
             continue;
         }
 
-        len += h[i].key.len + sizeof(": ") - 1 + h[i].value.len
+        len += h->key.len + sizeof(": ") - 1 + h->value.len
                + sizeof(CRLF) - 1;
     }
 
@@ -536,28 +525,17 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
                          sizeof("Upgrade: websocket" CRLF
                                 "Connection: Upgrade" CRLF) - 1);
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_http_ws_skip_header(wlcf, &h[i], &conn)) {
+    for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (ngx_http_ws_skip_header(wlcf, h, &conn)) {
             continue;
         }
 
-        b->last = ngx_copy(b->last, h[i].key.data, h[i].key.len);
+        b->last = ngx_copy(b->last, h->key.data, h->key.len);
         *b->last++ = ':'; *b->last++ = ' ';
-        b->last = ngx_copy(b->last, h[i].value.data, h[i].value.len);
+        b->last = ngx_copy(b->last, h->value.data, h->value.len);
         *b->last++ = CR; *b->last++ = LF;
     }
 
