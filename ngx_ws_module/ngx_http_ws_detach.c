@@ -68,6 +68,7 @@ struct ngx_http_ws_snap_s {
     ngx_str_t                    addr_text;
 
     unsigned                     valid_unparsed_uri:1;
+    unsigned                     log_off:1;    /* no access log line */
 };
 
 
@@ -94,7 +95,7 @@ static const char *ngx_http_ws_detach_unsafe(ngx_http_request_t *r,
     ngx_connection_t *c, ngx_connection_t *pc);
 static ngx_http_ws_snap_t *ngx_http_ws_snapshot(ngx_http_request_t *r);
 static void ngx_http_ws_write_snap(ngx_http_ws_writer_t *w,
-    ngx_http_ws_snap_t *snap, ngx_http_request_t *r);
+    ngx_http_ws_snap_t *snap, ngx_http_request_t *r, ngx_uint_t log_off);
 #if (NGX_HTTP_REALIP)
 static void ngx_http_ws_realip_vars(ngx_http_request_t *r);
 #endif
@@ -107,7 +108,7 @@ static uint32_t ngx_http_ws_put_list(ngx_http_ws_writer_t *w, u_char **dst,
 static ngx_uint_t ngx_http_ws_in_pool(ngx_pool_t *pool, void *p);
 static void ngx_http_ws_free_header_buffers(ngx_connection_t *c,
     ngx_http_connection_t *hc);
-static ngx_uint_t ngx_http_ws_log_off(ngx_http_ws_snap_t *snap);
+static ngx_uint_t ngx_http_ws_log_off(void **main_conf, void **loc_conf);
 static ngx_http_request_t *ngx_http_ws_log_rebuild(ngx_http_ws_tunnel_t *t);
 static ngx_int_t ngx_http_ws_get_list(ngx_http_request_t *r, ngx_list_t *list,
     u_char *p, ngx_uint_t n, ngx_uint_t in);
@@ -347,13 +348,18 @@ static ngx_http_ws_snap_t *
 ngx_http_ws_snapshot(ngx_http_request_t *r)
 {
     u_char                *p;
+    ngx_uint_t             log_off;
     ngx_http_ws_snap_t    *snap;
     ngx_http_ws_writer_t   w;
+
+    /* without an access log line the snapshot serves error log lines only */
+
+    log_off = ngx_http_ws_log_off(r->main_conf, r->loc_conf);
 
     w.pos = NULL;
     w.size = 0;
 
-    ngx_http_ws_write_snap(&w, NULL, r);
+    ngx_http_ws_write_snap(&w, NULL, r, log_off);
 
     p = ngx_alloc(sizeof(ngx_http_ws_snap_t) + w.size, r->connection->log);
     if (p == NULL) {
@@ -366,7 +372,7 @@ ngx_http_ws_snapshot(ngx_http_request_t *r)
     w.pos = p + sizeof(ngx_http_ws_snap_t);
     w.size = 0;
 
-    ngx_http_ws_write_snap(&w, snap, r);
+    ngx_http_ws_write_snap(&w, snap, r, log_off);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ws: request detached, snapshot of %uz bytes",
@@ -378,7 +384,7 @@ ngx_http_ws_snapshot(ngx_http_request_t *r)
 
 static void
 ngx_http_ws_write_snap(ngx_http_ws_writer_t *w, ngx_http_ws_snap_t *snap,
-    ngx_http_request_t *r)
+    ngx_http_request_t *r, ngx_uint_t log_off)
 {
     u_char                     *p, *start;
     uint32_t                    n, len;
@@ -432,7 +438,7 @@ ngx_http_ws_write_snap(ngx_http_ws_writer_t *w, ngx_http_ws_snap_t *snap,
         snap->addr_text = c->addr_text;
 
 #if (NGX_HTTP_REALIP)
-        if (w->pos == NULL) {
+        if (w->pos == NULL && !log_off) {
             ngx_http_ws_realip_vars(r);
         }
 #endif
@@ -507,6 +513,12 @@ ngx_http_ws_write_snap(ngx_http_ws_writer_t *w, ngx_http_ws_snap_t *snap,
     snap->http_minor = r->http_minor;
     snap->status = r->headers_out.status;
     snap->valid_unparsed_uri = r->valid_unparsed_uri;
+    snap->log_off = log_off;
+
+    if (log_off) {
+        /* the header lists and the variables are for the access log */
+        return;
+    }
 
     snap->nheaders_in = ngx_http_ws_put_list(w, &snap->headers_in,
                                              &r->headers_in.headers);
@@ -747,7 +759,7 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
 
     c = t->connection;
 
-    if (ngx_http_ws_log_off(t->snap)) {
+    if (t->snap->log_off) {
         return;
     }
 
@@ -798,14 +810,15 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
 
 
 static ngx_uint_t
-ngx_http_ws_log_off(ngx_http_ws_snap_t *snap)
+ngx_http_ws_log_off(void **main_conf, void **loc_conf)
 {
     void                       *llcf;
     ngx_http_core_main_conf_t  *cmcf;
 
     /*
-     * Whether the log phase would do nothing, so that the request is not
-     * rebuilt for it: its one handler is ngx_http_log_module's (which
+     * Whether the log phase would do nothing, so that the snapshot keeps
+     * no headers and variables and the request is not rebuilt at the
+     * end: its one handler is ngx_http_log_module's (which
      * always installs it; another module's handler makes two), and the
      * location has "access_log off".  That handler returns at once then,
      * and the first member of the module's location configuration, the
@@ -813,13 +826,13 @@ ngx_http_ws_log_off(ngx_http_ws_snap_t *snap)
      * every location without "off" a log.
      */
 
-    cmcf = snap->main_conf[ngx_http_core_module.ctx_index];
+    cmcf = main_conf[ngx_http_core_module.ctx_index];
 
     if (cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts != 1) {
         return 0;
     }
 
-    llcf = snap->loc_conf[ngx_http_log_module.ctx_index];
+    llcf = loc_conf[ngx_http_log_module.ctx_index];
 
     return *(ngx_array_t **) llcf == NULL;
 }
