@@ -62,6 +62,7 @@ HTTP
 
         location /nolog/ {
             access_log off;
+            error_log $dir/debug.log debug;
             ws_pass http://127.0.0.1:$bp;
         }
 
@@ -311,6 +312,25 @@ sub status_page {
     is(scalar(grep { $_->{uri} =~ m{^/nolog/} } $t->access_entries), 0,
         'access_log off: no line');
     is($t->bad_log_lines, 0, 'access_log off: no error log line');
+
+    # the snapshot still gives error log lines the request's context
+    $p = $t->ws_pair($l, path => '/nolog/e');
+    my ($c, $b) = @$p{qw(client backend)};
+    $m = sframe(OP_BINARY, 'x');
+    send_all($b, $m);
+    frame_ok(read_frame($c), $m, 'access_log off: a frame to the client');
+    sleep 0.2;
+    close $b;
+    frame_ok(read_frame($c), sframe(OP_CLOSE, close_payload(1011)),
+        'access_log off: the client gets 1011');
+    debug_ok(qr/\[error\] .*ws: upstream closed connection without close (?x)
+        frame\ while\ proxying\ websocket,\ client:\ 127\.0\.0\.1,
+        \ server:\ localhost,\ request:\ "GET\ \/nolog\/e\ HTTP\/1\.1",
+        \ upstream:\ "ws:\/\/127\.0\.0\.1:$bp",\ host:\ "localhost"$/m,
+        'access_log off: error log context of a detached WebSocket');
+    send_all($c, cframe(OP_CLOSE, close_payload(1011)));
+    expect_eof($c, 'access_log off: client connection closed');
+    close $c;
 }
 
 $t->stop;
