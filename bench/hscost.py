@@ -17,7 +17,8 @@ System calls: `strace -c -f -p WORKER` while N cycles run; the counts
 divided by N.
 
     make -C bench hscost        (BENCH_HS_N cycles, default 1000;
-                                 BENCH_HS_CPU: the proxy's CPU, 0)
+                                 BENCH_HS_CPU: the proxy's CPU, 0;
+                                 BENCH_HS_SO: another build of the module)
     BENCH_TARGETS=ngx_ws make -C bench hscost
 
 Writes results/raw/hscost.{json,md} and prints the tables.
@@ -42,6 +43,8 @@ N = bench.env_num('BENCH_HS_N', 1000, int)
 # the proxy's CPU (bench.py's CPU 0 unless BENCH_HS_CPU is set): counts do
 # not depend on it
 bench.PROXY_CPU = os.environ.get('BENCH_HS_CPU', bench.PROXY_CPU)
+# another build of the module (to compare revisions), else build/'s
+bench.NGX_WS_SO = os.environ.get('BENCH_HS_SO', bench.NGX_WS_SO)
 CONNS = 10
 
 # The steps of one handshake: the inclusive instructions of the functions
