@@ -245,8 +245,8 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
     u = r->upstream;
 
     /*
-     * One walk over the 101's headers (their lowcase_key is set by
-     * ngx_http_ws_process_header()): the first of each, and how many
+     * One walk over the 101's headers (their lowcase_key is set when the
+     * upstream module parses the response): the first of each, and how many
      * "Sec-WebSocket-Accept" and "Sec-WebSocket-Protocol" lines came.
      */
 
