@@ -27,6 +27,19 @@
      || (!(ev)->active && !(ev)->ready))
 
 
+/*
+ * Whether a direction has anything to do: bytes held, frames of the
+ * proxy's own to write, bytes to read, or a forwarded close to account
+ * for (hot path: tested before the call).
+ */
+
+#define ngx_http_ws_dir_busy(t, i)                                           \
+    ((t)->dir[i].mem                                                         \
+     || (t)->dir[i].ctl_len                                                  \
+     || (!(t)->side[i].dead && (t)->dir[i].src->read->ready)                 \
+     || ((t)->dir[i].close_fwd && !(t)->side[1 - (i)].close_sent))
+
+
 static void ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
 static void ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
     ngx_int_t rc);
@@ -121,8 +134,11 @@ ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t)
     do {
         t->again = 0;
 
-        ngx_http_ws_relay_dir(t, 0);
-        ngx_http_ws_relay_dir(t, 1);
+        for (i = 0; i < 2; i++) {
+            if (ngx_http_ws_dir_busy(t, i)) {
+                ngx_http_ws_relay_dir(t, i);
+            }
+        }
 
     } while (t->again && !t->finalized);
 
@@ -199,15 +215,6 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
     d = &t->dir[i];
     dst_side = 1 - i;
 
-    if (d->mem == NULL
-        && d->ctl_len == 0
-        && (t->side[i].dead || !d->src->read->ready)
-        && !(d->close_fwd && !t->side[dst_side].close_sent))
-    {
-        /* nothing held, nothing to inject, nothing to read */
-        return;
-    }
-
     b = &d->buf;
     p = &d->parser;
     src = d->src;
@@ -218,6 +225,11 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         rc = ws_scan(p, b);
         ngx_http_ws_scanned(t, i, rc);
     }
+
+    /*
+     * Writes go on until the destination or the output stops, so that
+     * only a read can give a further round something to do.
+     */
 
     do {
         progress = 0;
@@ -244,7 +256,6 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
                     d->ctl_sent += n;
                     d->bytes_out += n;
                     d->sent = 1;
-                    progress = 1;
 
                     if (d->ctl_sent == d->ctl_len) {
                         ngx_http_ws_ctl_written(t, i);
@@ -260,7 +271,6 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
                     b->pos += n;
                     d->bytes_out += n;
                     d->sent = 1;
-                    progress = 1;
 
                     if (b->last == b->end || p->split || p->drop
                         || b->scan < b->last)
