@@ -130,6 +130,7 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     ngx_http_ws_ctx_t      *ctx;
     ngx_http_upstream_t    *u;
     ngx_http_connection_t  *hc;
+    ngx_http_ws_detached_t  dt;
 
     if (t->request == NULL || t->stay) {
         return NGX_DECLINED;
@@ -187,20 +188,22 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
         deferred = 1;
     }
 
-    t->snap = ngx_http_ws_snapshot(r);
+    ngx_memzero(&dt, sizeof(ngx_http_ws_detached_t));
 
-    if (t->snap == NULL) {
+    dt.snap = ngx_http_ws_snapshot(r);
+
+    if (dt.snap == NULL) {
         t->stay = 1;
         return NGX_DECLINED;
     }
 
     if (deferred) {
-        t->rrp = *(ngx_http_upstream_rr_peer_data_t *) u->peer.data;
-        t->rrp.tried = NULL;
-        t->peer_free = u->peer.free;
-        t->tries = u->peer.tries;
+        dt.rrp = *(ngx_http_upstream_rr_peer_data_t *) u->peer.data;
+        dt.rrp.tried = NULL;
+        dt.peer_free = u->peer.free;
+        dt.tries = u->peer.tries;
 #if (NGX_HTTP_SSL)
-        t->peer_save_session = u->peer.save_session;
+        dt.peer_save_session = u->peer.save_session;
 #endif
 
     } else if (u->peer.free && u->peer.sockaddr) {
@@ -224,8 +227,8 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
 
     u->peer.connection = NULL;
 
-    t->clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-    t->peer_start = u->start_time;
+    dt.clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    dt.peer_start = u->start_time;
 
 #if (NGX_STAT_STUB)
     /* stub_status counts the WebSocket as "writing" until it ends */
@@ -238,7 +241,10 @@ ngx_http_ws_detach(ngx_http_ws_tunnel_t *t)
     ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
     ctx->tunnel = NULL;
 
+    /* nginx's handlers give way: the tunnel never goes back to them */
+
     t->request = NULL;
+    t->u.detached = dt;
 
     hc = r->http_connection;
 
@@ -753,13 +759,16 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
     struct sockaddr            *sockaddr;
     ngx_http_cleanup_t         *cln;
     ngx_http_request_t         *r;
+    ngx_http_ws_snap_t         *snap;
     ngx_http_handler_pt        *log_handler;
     ngx_http_log_ctx_t         *lctx;
     ngx_http_core_main_conf_t  *cmcf;
 
     c = t->connection;
 
-    if (t->snap->log_off) {
+    snap = t->u.detached.snap;
+
+    if (snap->log_off) {
         return;
     }
 
@@ -775,10 +784,10 @@ ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t)
     socklen = c->socklen;
     addr_text = c->addr_text;
 
-    if (t->snap->sockaddr) {
-        c->sockaddr = t->snap->sockaddr;
-        c->socklen = t->snap->socklen;
-        c->addr_text = t->snap->addr_text;
+    if (snap->sockaddr) {
+        c->sockaddr = snap->sockaddr;
+        c->socklen = snap->socklen;
+        c->addr_text = snap->addr_text;
     }
 
     lctx = c->log->data;
@@ -856,7 +865,7 @@ ngx_http_ws_log_rebuild(ngx_http_ws_tunnel_t *t)
     ngx_http_variable_value_t  *vv;
 
     c = t->connection;
-    snap = t->snap;
+    snap = t->u.detached.snap;
 
     cscf = snap->srv_conf[ngx_http_core_module.ctx_index];
     cmcf = snap->main_conf[ngx_http_core_module.ctx_index];
@@ -995,8 +1004,9 @@ ngx_http_ws_log_rebuild(ngx_http_ws_tunnel_t *t)
                   r->upstream_states->elts)[snap->nstates - 1];
 
         if (state->response_time == (ngx_msec_t) -1) {
-            state->response_time = ngx_current_msec - t->peer_start;
-            state->bytes_sent = t->peer_sent;
+            state->response_time = ngx_current_msec
+                                   - t->u.detached.peer_start;
+            state->bytes_sent = t->u.detached.peer_sent;
         }
     }
 
@@ -1330,7 +1340,8 @@ ngx_http_ws_log_error(ngx_log_t *log, u_char *buf, size_t len)
     c = lctx->connection;
 
     t = c->data;
-    snap = t ? t->snap : NULL;
+    /* the log handler of a detached tunnel's connection only */
+    snap = t ? t->u.detached.snap : NULL;
 
     p = ngx_snprintf(buf, len, ", client: %V",
                      (snap && snap->sockaddr) ? &snap->addr_text

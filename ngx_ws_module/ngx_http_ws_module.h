@@ -115,6 +115,31 @@ typedef struct {
 typedef struct ngx_http_ws_snap_s  ngx_http_ws_snap_t;
 
 
+/* nginx's handlers, kept for the end of a tunnel that stays attached */
+
+typedef struct {
+    ngx_http_upstream_handler_pt upstream_done;
+    ngx_event_handler_pt         request_handler;
+    ngx_event_handler_pt         upstream_handler;
+} ngx_http_ws_attached_t;
+
+
+/* what the end of a detached tunnel needs of the request and balancer */
+
+typedef struct {
+    ngx_http_ws_snap_t          *snap;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_event_free_peer_pt       peer_free;    /* the balancer's, deferred */
+#if (NGX_HTTP_SSL)
+    ngx_event_save_peer_session_pt  peer_save_session;
+#endif
+    ngx_http_upstream_rr_peer_data_t  rrp;
+    ngx_uint_t                   tries;
+    off_t                        peer_sent;
+    ngx_msec_t                   peer_start;
+} ngx_http_ws_detached_t;
+
+
 /*
  * An upgraded WebSocket: both connections, the relay state of both
  * directions, counters and timers.  It is allocated apart from the request
@@ -133,22 +158,11 @@ typedef struct {
     ngx_http_ws_side_t           side[2];
     ngx_event_t                  close_timer;
 
-    /* nginx's handlers, for the end of a tunnel that stays attached */
-    ngx_http_upstream_handler_pt upstream_done;
-    ngx_event_handler_pt         request_handler;
-    ngx_event_handler_pt         upstream_handler;
-
-    /* a detached tunnel */
-    ngx_http_ws_snap_t          *snap;
-    ngx_http_core_loc_conf_t    *clcf;
-    ngx_event_free_peer_pt       peer_free;    /* the balancer's, deferred */
-#if (NGX_HTTP_SSL)
-    ngx_event_save_peer_session_pt  peer_save_session;
-#endif
-    ngx_http_upstream_rr_peer_data_t  rrp;
-    ngx_uint_t                   tries;
-    off_t                        peer_sent;
-    ngx_msec_t                   peer_start;
+    /* "attached" while request is set, "detached" once it is NULL */
+    union {
+        ngx_http_ws_attached_t   attached;
+        ngx_http_ws_detached_t   detached;
+    } u;
 
     time_t                       start_sec;
     ngx_msec_t                   start_msec;

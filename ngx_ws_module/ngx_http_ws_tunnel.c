@@ -176,9 +176,9 @@ ngx_http_ws_tunnel_init(void *data)
      * to its request (nginx's non-buffered handler finalizes it).
      */
 
-    t->upstream_done = u->read_event_handler;
-    t->request_handler = ngx_http_ws_handler_of(c);
-    t->upstream_handler = ngx_http_ws_handler_of(pc);
+    t->u.attached.upstream_done = u->read_event_handler;
+    t->u.attached.request_handler = ngx_http_ws_handler_of(c);
+    t->u.attached.upstream_handler = ngx_http_ws_handler_of(pc);
 
     ngx_http_ws_set_handlers(c, ngx_http_ws_attached_handler);
     ngx_http_ws_set_handlers(pc, ngx_http_ws_attached_handler);
@@ -325,7 +325,7 @@ ngx_http_ws_own(ngx_http_ws_tunnel_t *t)
 #if (NGX_HTTP_SSL)
     if (pc->ssl && pc->ssl->save_session) {
         /* a session ticket may come at any time (RFC 8446 4.6.1) */
-        pc->ssl->save_session = t->peer_save_session
+        pc->ssl->save_session = t->u.detached.peer_save_session
                                 ? ngx_http_ws_ssl_save_session : NULL;
     }
 #endif
@@ -339,8 +339,9 @@ ngx_http_ws_own(ngx_http_ws_tunnel_t *t)
 static void
 ngx_http_ws_ssl_save_session(ngx_connection_t *pc)
 {
-    ngx_http_ws_tunnel_t   *t;
-    ngx_peer_connection_t   peer;
+    ngx_http_ws_tunnel_t    *t;
+    ngx_peer_connection_t    peer;
+    ngx_http_ws_detached_t  *dt;
 
     /*
      * A session ticket from the backend after the detach: saved to the
@@ -350,16 +351,22 @@ ngx_http_ws_ssl_save_session(ngx_connection_t *pc)
 
     t = pc->data;
 
-    if (t == NULL || t->peer_save_session == NULL || t->peer_free == NULL) {
+    if (t == NULL) {
+        return;
+    }
+
+    dt = &t->u.detached;
+
+    if (dt->peer_save_session == NULL || dt->peer_free == NULL) {
         return;
     }
 
     ngx_memzero(&peer, sizeof(ngx_peer_connection_t));
     peer.log = pc->log;
     peer.connection = pc;
-    peer.tries = t->tries;
+    peer.tries = dt->tries;
 
-    t->peer_save_session(&peer, &t->rrp);
+    dt->peer_save_session(&peer, &dt->rrp);
 }
 
 #endif
@@ -445,6 +452,8 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
     ngx_http_request_t        *r;
     ngx_http_upstream_t       *u;
     ngx_peer_connection_t      peer;
+    ngx_http_ws_attached_t    *at;
+    ngx_http_ws_detached_t    *dt;
     ngx_http_core_loc_conf_t  *clcf;
 
     /*
@@ -488,11 +497,12 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
 
         r = t->request;
         u = r->upstream;
+        at = &t->u.attached;
 
-        ngx_http_ws_set_handlers(c, t->request_handler);
+        ngx_http_ws_set_handlers(c, at->request_handler);
 
         if (u->peer.connection) {
-            ngx_http_ws_set_handlers(u->peer.connection, t->upstream_handler);
+            ngx_http_ws_set_handlers(u->peer.connection, at->upstream_handler);
             u->peer.connection->read->timedout = 0;
         }
 
@@ -504,9 +514,9 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
         }
 
         u->length = 0;
-        u->read_event_handler = t->upstream_done;
+        u->read_event_handler = at->upstream_done;
 
-        t->upstream_done(r, u);
+        at->upstream_done(r, u);
 
         ngx_http_run_posted_requests(c);
         return;
@@ -515,19 +525,20 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
     /* detached: the backend, as ngx_http_upstream_finalize_request() does */
 
     pc = t->peer;
+    dt = &t->u.detached;
 
-    if (t->peer_free) {
+    if (dt->peer_free) {
         ngx_memzero(&peer, sizeof(ngx_peer_connection_t));
         peer.log = c->log;
         peer.connection = pc;
-        peer.tries = t->tries;
+        peer.tries = dt->tries;
 
-        t->peer_free(&peer, &t->rrp, 0);
-        t->peer_free = NULL;
+        dt->peer_free(&peer, &dt->rrp, 0);
+        dt->peer_free = NULL;
     }
 
     if (pc) {
-        t->peer_sent = pc->sent;
+        dt->peer_sent = pc->sent;
 
 #if (NGX_HTTP_SSL)
         if (pc->ssl) {
@@ -560,7 +571,7 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
     }
 #endif
 
-    clcf = t->clcf;
+    clcf = dt->clcf;
 
     /* the client may still send its close reply: do not reset it */
 
@@ -605,7 +616,10 @@ ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t)
 
     ngx_http_ws_relay_free(t);
 
-    ngx_free(t->snap);
+    if (t->request == NULL) {
+        ngx_free(t->u.detached.snap);
+    }
+
     ngx_free(t);
 }
 
