@@ -44,6 +44,42 @@ ws_key_valid(const unsigned char *key, size_t len)
 }
 
 
+/*
+ * SHA-1 of OpenSSL 3's EVP interface with the algorithm fetched once and a
+ * context kept for reuse: SHA1() fetches the algorithm and allocates a
+ * context on every call, twice the cost of the digest itself.  A process
+ * runs one handshake at a time (nginx's workers are single-threaded).
+ */
+
+static void
+ws_sha1(const unsigned char *in, size_t len, unsigned char *md)
+{
+    static EVP_MD      *sha1;
+    static EVP_MD_CTX  *ctx;
+
+    if (ctx == NULL) {
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+        sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+#else
+        sha1 = (EVP_MD *) EVP_sha1();
+#endif
+        ctx = (sha1 != NULL) ? EVP_MD_CTX_new() : NULL;
+    }
+
+    if (ctx != NULL
+        && EVP_DigestInit_ex(ctx, sha1, NULL)
+        && EVP_DigestUpdate(ctx, in, len)
+        && EVP_DigestFinal_ex(ctx, md, NULL))
+    {
+        return;
+    }
+
+    /* no memory for the context kept: the one-shot call */
+
+    (void) SHA1(in, len, md);
+}
+
+
 void
 ws_accept_key(const unsigned char *key, unsigned char *out)
 {
@@ -53,7 +89,7 @@ ws_accept_key(const unsigned char *key, unsigned char *out)
     memcpy(in, key, WS_KEY_LEN);
     memcpy(in + WS_KEY_LEN, WS_GUID, sizeof(WS_GUID) - 1);
 
-    (void) SHA1(in, sizeof(in), md);
+    ws_sha1(in, sizeof(in), md);
 
     /* EVP_EncodeBlock() writes a NUL after the 28 characters */
 
