@@ -108,6 +108,7 @@ static uint32_t ngx_http_ws_put_list(ngx_http_ws_writer_t *w, u_char **dst,
 static ngx_uint_t ngx_http_ws_in_pool(ngx_pool_t *pool, void *p);
 static void ngx_http_ws_free_header_buffers(ngx_connection_t *c,
     ngx_http_connection_t *hc);
+static void ngx_http_ws_free_hc_bufs(ngx_connection_t *c, ngx_chain_t *cl);
 static ngx_uint_t ngx_http_ws_log_off(void **main_conf, void **loc_conf);
 static ngx_http_request_t *ngx_http_ws_log_rebuild(ngx_http_ws_tunnel_t *t);
 static ngx_int_t ngx_http_ws_get_list(ngx_http_request_t *r, ngx_list_t *list,
@@ -707,8 +708,7 @@ static void
 ngx_http_ws_free_header_buffers(ngx_connection_t *c,
     ngx_http_connection_t *hc)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl, *ln;
+    ngx_buf_t  *b;
 
     /*
      * As nginx does for a keepalive connection: the header buffers go back
@@ -726,24 +726,26 @@ ngx_http_ws_free_header_buffers(ngx_connection_t *c,
         b->end = NULL;
     }
 
-    for (cl = hc->free; cl; /* void */) {
-        ln = cl;
-        cl = cl->next;
-        (void) ngx_pfree(c->pool, ln->buf->start);
-        ngx_free_chain(c->pool, ln);
-    }
-
+    ngx_http_ws_free_hc_bufs(c, hc->free);
     hc->free = NULL;
 
-    for (cl = hc->busy; cl; /* void */) {
+    ngx_http_ws_free_hc_bufs(c, hc->busy);
+    hc->busy = NULL;
+    hc->nbusy = 0;
+}
+
+
+static void
+ngx_http_ws_free_hc_bufs(ngx_connection_t *c, ngx_chain_t *cl)
+{
+    ngx_chain_t  *ln;
+
+    while (cl) {
         ln = cl;
         cl = cl->next;
         (void) ngx_pfree(c->pool, ln->buf->start);
         ngx_free_chain(c->pool, ln);
     }
-
-    hc->busy = NULL;
-    hc->nbusy = 0;
 }
 
 

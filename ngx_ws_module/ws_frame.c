@@ -28,6 +28,21 @@ static int ws_header(ws_parser_t *p, ws_buf_t *b);
 static int ws_frame_end(ws_parser_t *p, ws_buf_t *b);
 static void ws_clear(ws_parser_t *p, ws_buf_t *b, unsigned char *to);
 static void ws_drop(ws_parser_t *p, ws_buf_t *b);
+
+
+/* a frame is behind the scanner: the next one begins at b->scan */
+
+static inline void
+ws_next_frame(ws_parser_t *p, ws_buf_t *b)
+{
+    p->mid_frame = 0;
+    p->held = 0;
+    p->split = 0;
+    p->state = WS_ST_HEADER;
+    p->hdr_have = 0;
+    p->hdr_len = 0;
+    b->hold = b->scan;
+}
 static void ws_make_room(ws_parser_t *p, ws_buf_t *b);
 static void ws_emit_chunk(ws_parser_t *p, ws_buf_t *b, unsigned fin);
 
@@ -363,13 +378,7 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
             p->forwarded++;
         }
 
-        p->mid_frame = 0;
-        p->held = 0;
-        p->split = 0;
-        p->state = WS_ST_HEADER;
-        p->hdr_have = 0;
-        p->hdr_len = 0;
-        b->hold = b->scan;
+        ws_next_frame(p, b);
 
         if (rc == WS_SCAN_CLOSE) {
             ws_drop(p, b);
@@ -440,14 +449,9 @@ ws_fail(ws_parser_t *p, ws_buf_t *b, unsigned code, const char *error)
     p->failed = 1;
     p->drop = 1;
     p->stop = 0;
-    p->mid_frame = 0;
-    p->held = 0;
-    p->split = 0;
     p->msg_opcode = 0;
-    p->state = WS_ST_HEADER;
-    p->hdr_have = 0;
-    p->hdr_len = 0;
-    b->hold = b->scan;
+
+    ws_next_frame(p, b);
 
     /*
      * The skipped frame is dropped at once: the caller may not scan again
