@@ -1363,6 +1363,17 @@ def update_readme(md_lines):
 
 # ------------------------------------------------------------ main
 
+def start_backend():
+    """The echo backend on BACKEND_PORT (CPU LOAD_CPU), or None."""
+    backend = spawn([WSECHO, '-p', str(BACKEND_PORT)], cpu=LOAD_CPU,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(raw_path('wsecho.log'), 'w'))
+    if not wait_port(BACKEND_PORT, backend):
+        log('the echo backend did not start')
+        return None
+    return backend
+
+
 def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -1385,11 +1396,8 @@ def main():
         % (','.join(targets), CFG['repeat'], CFG['duration'],
            ', quick mode' if QUICK else ''))
 
-    backend = spawn([WSECHO, '-p', str(BACKEND_PORT)], cpu=LOAD_CPU,
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(raw_path('wsecho.log'), 'w'))
-    if not wait_port(BACKEND_PORT, backend):
-        log('the echo backend did not start')
+    backend = start_backend()
+    if backend is None:
         return 1
 
     results = {t: {} for t in targets}

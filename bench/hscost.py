@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench                                              # noqa: E402
-from bench import (CFG, RAW, WSECHO, WSBENCH, BACKEND_PORT, LOAD_CPU,
+from bench import (CFG, RAW, BACKEND_PORT,
                    STOCK_NGINX, NGX_WS_NGINX, Nginx, log, spawn, stop,
                    wait_port, raw_path)                   # noqa: E402
 
@@ -207,11 +207,8 @@ def main():
     os.makedirs(RAW, exist_ok=True)
     os.makedirs(bench.RUN, exist_ok=True)
     kinds = [k for k in ('nginx', 'ngx_ws') if k in CFG['targets']]
-    backend = spawn([WSECHO, '-p', str(BACKEND_PORT)], cpu=LOAD_CPU,
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(raw_path('wsecho.log'), 'w'))
-    if not wait_port(BACKEND_PORT, backend):
-        log('the echo backend did not start')
+    backend = bench.start_backend()
+    if backend is None:
         return 1
     data = {}
     try:
