@@ -16,7 +16,11 @@
 static ngx_int_t ngx_http_ws_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
+static ngx_int_t ngx_http_ws_reject_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
 static ngx_int_t ngx_http_ws_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ws_init(ngx_conf_t *cf);
 static void *ngx_http_ws_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -55,6 +59,13 @@ static ngx_conf_bitmask_t  ngx_http_ws_ssl_protocols[] = {
 #endif
 
 
+static ngx_conf_enum_t  ngx_http_ws_origin_missing[] = {
+    { ngx_string("deny"), 0 },
+    { ngx_string("allow"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_post_t  ngx_http_ws_buffer_size_post =
     { ngx_http_ws_buffer_size_check };
 
@@ -74,6 +85,20 @@ static ngx_command_t  ngx_http_ws_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("ws_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ws_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_origin_missing"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, origin_missing),
+      &ngx_http_ws_origin_missing },
 
     { ngx_string("ws_buffer_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -225,7 +250,7 @@ static ngx_command_t  ngx_http_ws_commands[] = {
 
 static ngx_http_module_t  ngx_http_ws_module_ctx = {
     ngx_http_ws_add_variables,             /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_ws_init,                      /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -285,6 +310,9 @@ static ngx_http_variable_t  ngx_http_ws_vars[] = {
 
     { ngx_string("ws_duration"), NULL, ngx_http_ws_variable,
       NGX_HTTP_WS_VAR_DURATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_reject_reason"), NULL, ngx_http_ws_reject_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -406,6 +434,31 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
 
 static ngx_int_t
+ngx_http_ws_reject_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ws_ctx_t  *ctx;
+
+    /* why the handshake was refused; empty when it was not */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (ctx && ctx->reject == NGX_HTTP_WS_REJECT_ORIGIN) {
+        ngx_str_set(v, "origin");
+
+    } else {
+        ngx_str_set(v, "");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_ws_add_variables(ngx_conf_t *cf)
 {
     ngx_http_variable_t  *var, *v;
@@ -418,6 +471,19 @@ ngx_http_ws_add_variables(ngx_conf_t *cf)
 
         var->get_handler = v->get_handler;
         var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_init(ngx_conf_t *cf)
+{
+    /* the checks of each feature, in the phases they belong to */
+
+    if (ngx_http_ws_origin_init(cf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -491,6 +557,8 @@ ngx_http_ws_create_loc_conf(ngx_conf_t *cf)
                                     |NGX_HTTP_UPSTREAM_IGN_VARY;
 
     conf->headers = NGX_CONF_UNSET_PTR;
+    conf->origins = NGX_CONF_UNSET_PTR;
+    conf->origin_missing = NGX_CONF_UNSET_UINT;
 
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
     conf->max_frame_size = NGX_CONF_UNSET;
@@ -557,6 +625,10 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->upstream.next_upstream = NGX_CONF_BITMASK_SET
                                        |NGX_HTTP_UPSTREAM_FT_OFF;
     }
+
+    /* a level's ws_origin list replaces what it inherits */
+    ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
+    ngx_conf_merge_uint_value(conf->origin_missing, prev->origin_missing, 1);
 
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, NULL);
 

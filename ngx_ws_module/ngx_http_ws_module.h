@@ -46,6 +46,9 @@ typedef struct {
     ngx_str_t                    uri;
     ngx_str_t                    location;
 
+    ngx_array_t                 *origins;      /* ws_origin; NULL: same */
+    ngx_uint_t                   origin_missing;
+
     size_t                       buffer_size;
     off_t                        max_frame_size;
     off_t                        max_message_size;
@@ -195,13 +198,24 @@ typedef struct {
 
     /* after the upgrade; NULL again once the request is detached */
     ngx_http_ws_tunnel_t        *tunnel;
+
+    ngx_uint_t                   reject;       /* NGX_HTTP_WS_REJECT_* */
 } ngx_http_ws_ctx_t;
+
+
+/* why a handshake was refused: $ws_reject_reason */
+#define NGX_HTTP_WS_REJECT_NONE   0
+#define NGX_HTTP_WS_REJECT_ORIGIN 1
 
 
 /* handshake check results that are answered with 426 */
 #define NGX_HTTP_WS_NOT_UPGRADE   1
 #define NGX_HTTP_WS_BAD_VERSION   2
 
+
+/* ngx_http_ws_origin.c */
+char *ngx_http_ws_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ws_origin_init(ngx_conf_t *cf);
 
 /* ngx_http_ws_upstream.c */
 ngx_int_t ngx_http_ws_handler(ngx_http_request_t *r);

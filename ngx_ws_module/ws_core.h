@@ -3,8 +3,8 @@
  * Copyright (C) the ngx_ws authors
  *
  * The WebSocket protocol core: frame parser and relay scanner, UTF-8
- * validator, close codes, handshake key math.  Plain C99, no nginx types,
- * so that it can be unit-tested and fuzzed on its own.
+ * validator, close codes, handshake key math, origins.  Plain C99, no
+ * nginx types, so that it can be unit-tested and fuzzed on its own.
  */
 
 
@@ -72,6 +72,31 @@ void ws_accept_key(const unsigned char *key, unsigned char *out);
 /* 1 if the comma-separated HTTP list contains token (case-insensitive) */
 int ws_list_has_token(const unsigned char *list, size_t len,
     const char *token);
+
+
+/* origins (RFC 6454) and Host values */
+
+typedef struct {
+    const unsigned char  *scheme;       /* NULL for a Host value */
+    size_t                scheme_len;
+    const unsigned char  *host;         /* a name, or an IPv6 literal in [] */
+    size_t                host_len;
+    unsigned              port;         /* 0: none written, no default */
+} ws_origin_t;
+
+/*
+ * scheme "://" host [":" port]; the port of http/ws (80) and https/wss
+ * (443) filled in when not written.  0, or -1 when malformed ("null").
+ */
+int ws_origin_parse(const unsigned char *s, size_t len, ws_origin_t *o);
+/* host [":" port] of a Host header: 0, or -1 when malformed */
+int ws_host_parse(const unsigned char *s, size_t len, ws_origin_t *o);
+/* the same scheme, host (both case-insensitive) and port */
+int ws_origin_equal(const ws_origin_t *a, const ws_origin_t *b);
+/* o's host is one or more labels, ".", suffix's host; scheme, port equal */
+int ws_origin_wildcard(const ws_origin_t *suffix, const ws_origin_t *o);
+/* o names the host and port of the Host value (no port: the default) */
+int ws_origin_same(const ws_origin_t *o, const ws_origin_t *host);
 
 
 /* frames */

@@ -239,8 +239,8 @@ sub accept_101 {
 
 {
     my ($r, $req, $c, $b) = answer(sub { accept_101($_[0]) },
-        path => '/set/a', headers => ['X-Custom: hello',
-            'Origin: http://example.test']);
+        path => '/set/a', host => 'example.test',
+        headers => ['X-Custom: hello', 'Origin: http://example.test']);
     is(hdr($req, 'x-custom'), 'bar', 'ws_set_header overrides a header');
     is(hdr_count($req, 'x-custom'), 1, 'overridden header sent once');
     is(hdr($req, 'x-added'), 'added', 'ws_set_header adds a header');

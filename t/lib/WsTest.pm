@@ -144,7 +144,8 @@ http {
                   'initiator=\$ws_close_initiator '
                   'frames_in=\$ws_frames_in bytes_in=\$ws_bytes_in '
                   'frames_out=\$ws_frames_out bytes_out=\$ws_bytes_out '
-                  'duration=\$ws_duration upstream=\$upstream_addr';
+                  'duration=\$ws_duration upstream=\$upstream_addr '
+                  'reject=\$ws_reject_reason';
     access_log $dir/access.log ws;
 
 $http
