@@ -237,10 +237,13 @@ ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version)
 ngx_int_t
 ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 {
-    ngx_uint_t            accepts, protos, offered;
-    ngx_list_part_t      *part;
-    ngx_table_elt_t      *h, *upgrade, *connection, *accept, *proto, *ext;
-    ngx_http_upstream_t  *u;
+    size_t                   n;
+    ngx_uint_t               accepts, protos, offered;
+    const u_char            *pos, *elt;
+    ngx_list_part_t         *part;
+    ngx_table_elt_t         *h, *upgrade, *connection, *accept, *proto, *ext;
+    ngx_http_upstream_t     *u;
+    ngx_http_ws_loc_conf_t  *wlcf;
 
     u = r->upstream;
 
@@ -367,12 +370,33 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
     }
 
     offered = 0;
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
-    if (protos == 1 && proto->value.len
-        && ngx_strlchr(proto->value.data,
+    if (protos != 1 || proto->value.len == 0
+        || ngx_strlchr(proto->value.data,
                        proto->value.data + proto->value.len, ',')
-           == NULL)
+           != NULL)
     {
+        /* not one value: nothing was offered like that */
+
+    } else if (wlcf->subprotocols) {
+
+        /* one of those sent: the client's offer that ws_subprotocols let */
+
+        pos = ctx->protocols.data;
+
+        while (ws_list_next(&pos, ctx->protocols.data + ctx->protocols.len,
+                            &elt, &n))
+        {
+            if (n == proto->value.len
+                && ngx_strncmp(elt, proto->value.data, n) == 0)
+            {
+                offered = 1;
+                break;
+            }
+        }
+
+    } else {
         for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
              h;
              h = ngx_http_ws_next_header(h, &part))
@@ -395,4 +419,165 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+char *
+ngx_http_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ws_loc_conf_t *wlcf = conf;
+
+    u_char      *p;
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (wlcf->subprotocols == NGX_CONF_UNSET_PTR) {
+        wlcf->subprotocols = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (wlcf->subprotocols == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        /* a token (RFC 6455 4.1, RFC 9110 5.6.2) */
+
+        for (p = value[i].data; p < value[i].data + value[i].len; p++) {
+            if (*p <= 0x20 || *p >= 0x7f
+                || ngx_strchr("()<>@,;:\\\"/[]?={}", *p))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid subprotocol \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (value[i].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty subprotocol");
+            return NGX_CONF_ERROR;
+        }
+
+        s = ngx_array_push(wlcf->subprotocols);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_ws_select_subprotocols(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
+{
+    u_char                  *p;
+    size_t                   len, n;
+    ngx_str_t               *allowed;
+    ngx_uint_t               i, offered;
+    ngx_list_part_t         *part;
+    ngx_table_elt_t         *h;
+    const u_char            *pos, *elt;
+    ngx_http_ws_loc_conf_t  *wlcf;
+
+    /*
+     * With ws_subprotocols, only the listed values of the client's offer
+     * are sent to the backend (ctx->protocols, in the client's order);
+     * without, the client's headers are passed as they are.
+     */
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
+
+    if (wlcf->subprotocols == NULL && !wlcf->subprotocol_required) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (ngx_http_ws_header_is(h, "sec-websocket-protocol", 22)) {
+            /* each element of at least a byte, and ", " before it */
+            len += 3 * h->value.len;
+        }
+    }
+
+    offered = 0;
+    p = NULL;
+
+    if (len && wlcf->subprotocols) {
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->protocols.data = p;
+    }
+
+    for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (!ngx_http_ws_header_is(h, "sec-websocket-protocol", 22)) {
+            continue;
+        }
+
+        pos = h->value.data;
+
+        while (ws_list_next(&pos, h->value.data + h->value.len, &elt, &n)) {
+
+            if (wlcf->subprotocols == NULL) {
+                offered = 1;
+                break;
+            }
+
+            /* subprotocol names are compared as they are (RFC 6455 4.1) */
+
+            allowed = wlcf->subprotocols->elts;
+
+            for (i = 0; i < wlcf->subprotocols->nelts; i++) {
+                if (allowed[i].len == n
+                    && ngx_strncmp(allowed[i].data, elt, n) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (i == wlcf->subprotocols->nelts) {
+                continue;
+            }
+
+            if (offered) {
+                *p++ = ','; *p++ = ' ';
+            }
+
+            p = ngx_cpymem(p, elt, n);
+            offered = 1;
+        }
+    }
+
+    if (p) {
+        ctx->protocols.len = p - ctx->protocols.data;
+    }
+
+    if (offered || !wlcf->subprotocol_required) {
+        return NGX_OK;
+    }
+
+    ctx->reject = NGX_HTTP_WS_REJECT_SUBPROTOCOL;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  wlcf->subprotocols
+                  ? "ws: invalid handshake: none of the subprotocols "
+                    "allowed offered"
+                  : "ws: invalid handshake: no subprotocol offered");
+
+    r->keepalive = 0;
+
+    return NGX_HTTP_BAD_REQUEST;
 }

@@ -100,6 +100,20 @@ static ngx_command_t  ngx_http_ws_commands[] = {
       offsetof(ngx_http_ws_loc_conf_t, origin_missing),
       &ngx_http_ws_origin_missing },
 
+    { ngx_string("ws_subprotocols"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ws_subprotocols,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_subprotocol_required"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, subprotocol_required),
+      NULL },
+
     { ngx_string("ws_buffer_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -450,6 +464,9 @@ ngx_http_ws_reject_variable(ngx_http_request_t *r,
     if (ctx && ctx->reject == NGX_HTTP_WS_REJECT_ORIGIN) {
         ngx_str_set(v, "origin");
 
+    } else if (ctx && ctx->reject == NGX_HTTP_WS_REJECT_SUBPROTOCOL) {
+        ngx_str_set(v, "subprotocol");
+
     } else {
         ngx_str_set(v, "");
     }
@@ -558,6 +575,8 @@ ngx_http_ws_create_loc_conf(ngx_conf_t *cf)
 
     conf->headers = NGX_CONF_UNSET_PTR;
     conf->origins = NGX_CONF_UNSET_PTR;
+    conf->subprotocols = NGX_CONF_UNSET_PTR;
+    conf->subprotocol_required = NGX_CONF_UNSET;
     conf->origin_missing = NGX_CONF_UNSET_UINT;
 
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
@@ -630,9 +649,17 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
     ngx_conf_merge_uint_value(conf->origin_missing, prev->origin_missing, 1);
 
+    /* as ws_origin: a level's list replaces what it inherits */
+    ngx_conf_merge_ptr_value(conf->subprotocols, prev->subprotocols, NULL);
+    ngx_conf_merge_value(conf->subprotocol_required,
+                         prev->subprotocol_required, 0);
+
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, NULL);
 
-    if (conf->headers == prev->headers && prev->skip_headers.buckets) {
+    if (conf->headers == prev->headers
+        && (conf->subprotocols == NULL) == (prev->subprotocols == NULL)
+        && prev->skip_headers.buckets)
+    {
         conf->skip_headers = prev->skip_headers;
 
     } else if (ngx_http_ws_init_skip_headers(cf, conf) != NGX_OK) {

@@ -48,6 +48,8 @@ typedef struct {
 
     ngx_array_t                 *origins;      /* ws_origin; NULL: same */
     ngx_uint_t                   origin_missing;
+    ngx_array_t                 *subprotocols; /* NULL: the client's all */
+    ngx_flag_t                   subprotocol_required;
 
     size_t                       buffer_size;
     off_t                        max_frame_size;
@@ -199,13 +201,16 @@ typedef struct {
     /* after the upgrade; NULL again once the request is detached */
     ngx_http_ws_tunnel_t        *tunnel;
 
+    ngx_str_t                    protocols;    /* sent, ws_subprotocols */
+
     ngx_uint_t                   reject;       /* NGX_HTTP_WS_REJECT_* */
 } ngx_http_ws_ctx_t;
 
 
 /* why a handshake was refused: $ws_reject_reason */
-#define NGX_HTTP_WS_REJECT_NONE   0
-#define NGX_HTTP_WS_REJECT_ORIGIN 1
+#define NGX_HTTP_WS_REJECT_NONE         0
+#define NGX_HTTP_WS_REJECT_ORIGIN       1
+#define NGX_HTTP_WS_REJECT_SUBPROTOCOL  2
 
 
 /* handshake check results that are answered with 426 */
@@ -233,6 +238,10 @@ ngx_int_t ngx_http_ws_check_handshake(ngx_http_request_t *r,
     ngx_table_elt_t **key);
 ngx_int_t ngx_http_ws_refuse(ngx_http_request_t *r, ngx_uint_t version);
 ngx_int_t ngx_http_ws_check_upgrade(ngx_http_request_t *r,
+    ngx_http_ws_ctx_t *ctx);
+char *ngx_http_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ws_select_subprotocols(ngx_http_request_t *r,
     ngx_http_ws_ctx_t *ctx);
 
 /* the 101 response header is not all written yet (hot path: a macro) */

@@ -137,6 +137,12 @@ ngx_http_ws_handler(ngx_http_request_t *r)
 
     u->buffering = 0;
 
+    rc = ngx_http_ws_select_subprotocols(r, ctx);
+
+    if (rc != NGX_OK) {
+        return (rc == NGX_ERROR) ? NGX_HTTP_INTERNAL_SERVER_ERROR : rc;
+    }
+
     rc = ngx_http_read_client_request_body(r, ngx_http_upstream_init);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -417,6 +423,12 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
         len += sizeof("Host: ") - 1 + host.len + sizeof(CRLF) - 1;
     }
 
+    if (ctx->protocols.len) {
+        /* the client's offer less what ws_subprotocols does not allow */
+        len += sizeof("Sec-WebSocket-Protocol: ") - 1 + ctx->protocols.len
+               + sizeof(CRLF) - 1;
+    }
+
     for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
          h;
          h = ngx_http_ws_next_header(h, &part))
@@ -524,6 +536,13 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
                          "Upgrade: websocket" CRLF "Connection: Upgrade" CRLF,
                          sizeof("Upgrade: websocket" CRLF
                                 "Connection: Upgrade" CRLF) - 1);
+
+    if (ctx->protocols.len) {
+        b->last = ngx_cpymem(b->last, "Sec-WebSocket-Protocol: ",
+                             sizeof("Sec-WebSocket-Protocol: ") - 1);
+        b->last = ngx_copy(b->last, ctx->protocols.data, ctx->protocols.len);
+        *b->last++ = CR; *b->last++ = LF;
+    }
 
     for (h = ngx_http_ws_first_header(&r->headers_in.headers, &part);
          h;
@@ -982,6 +1001,16 @@ ngx_http_ws_init_skip_headers(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *conf)
         }
 
         *name = *s;
+    }
+
+    if (conf->subprotocols) {
+        /* sent as the module selects them (ctx->protocols) */
+        name = ngx_array_push(&names);
+        if (name == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_str_set(name, "Sec-WebSocket-Protocol");
     }
 
     if (conf->headers) {

@@ -69,6 +69,13 @@ int ws_close_code_valid(unsigned code);
 int ws_key_valid(const unsigned char *key, size_t len);
 /* base64(SHA-1(key + GUID)) into out[WS_ACCEPT_LEN]; key: a valid one */
 void ws_accept_key(const unsigned char *key, unsigned char *out);
+/*
+ * the next non-empty element of a comma-separated HTTP list, from *pos to
+ * end, whitespace around it trimmed: 1 with [*elt, *elt + *len), 0 at the
+ * end; *pos moves past it
+ */
+int ws_list_next(const unsigned char **pos, const unsigned char *end,
+    const unsigned char **elt, size_t *len);
 /* 1 if the comma-separated HTTP list contains token (case-insensitive) */
 int ws_list_has_token(const unsigned char *list, size_t len,
     const char *token);

@@ -107,14 +107,13 @@ ws_lower(unsigned char c)
 
 
 int
-ws_list_has_token(const unsigned char *list, size_t len, const char *token)
+ws_list_next(const unsigned char **pos, const unsigned char *end,
+    const unsigned char **elt, size_t *len)
 {
-    size_t                i, n, tlen;
-    const unsigned char  *p, *end, *s;
+    size_t                n;
+    const unsigned char  *p, *s;
 
-    tlen = strlen(token);
-    p = list;
-    end = list + len;
+    p = *pos;
 
     while (p < end) {
 
@@ -128,13 +127,38 @@ ws_list_has_token(const unsigned char *list, size_t len, const char *token)
             p++;
         }
 
-        /* [s, p) is one element; trim trailing whitespace */
+        /* [s, p) is one element; trailing whitespace trimmed */
 
         n = (size_t) (p - s);
 
         while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
             n--;
         }
+
+        if (n) {
+            *pos = p;
+            *elt = s;
+            *len = n;
+            return 1;
+        }
+    }
+
+    *pos = end;
+
+    return 0;
+}
+
+
+int
+ws_list_has_token(const unsigned char *list, size_t len, const char *token)
+{
+    size_t                i, n, tlen;
+    const unsigned char  *p, *s;
+
+    tlen = strlen(token);
+    p = list;
+
+    while (ws_list_next(&p, list + len, &s, &n)) {
 
         if (n != tlen) {
             continue;

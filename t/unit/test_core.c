@@ -748,6 +748,50 @@ test_tokens(void)
 
 
 static void
+test_list_next(void)
+{
+    char                  out[128];
+    size_t                n, len;
+    const char           *list;
+    const unsigned char  *p, *elt;
+
+    unit_ctx = "list elements";
+
+    /* the elements joined with "|": empty ones and whitespace dropped */
+
+    list = " ,chat.v1 ,\t, a b\t,,  superchat,bearer.x=y= , ";
+    p = (const unsigned char *) list;
+    len = 0;
+
+    while (ws_list_next(&p, (const unsigned char *) list + strlen(list),
+                        &elt, &n))
+    {
+        if (len) {
+            out[len++] = '|';
+        }
+
+        memcpy(out + len, elt, n);
+        len += n;
+    }
+
+    out[len] = '\0';
+
+    CHECKF(strcmp(out, "chat.v1|a b|superchat|bearer.x=y=") == 0,
+           "got \"%s\"", out);
+    CHECK(p == (const unsigned char *) list + strlen(list));
+
+    p = (const unsigned char *) " , ";
+    CHECK(!ws_list_next(&p, p + 3, &elt, &n));
+
+    p = (const unsigned char *) "x";
+    CHECK(ws_list_next(&p, p + 1, &elt, &n) && n == 1 && elt[0] == 'x');
+    CHECK(!ws_list_next(&p, p, &elt, &n));
+
+    unit_ctx = "";
+}
+
+
+static void
 test_frame_header(void)
 {
     size_t          i, n;
@@ -884,6 +928,7 @@ main(void)
     test_key();
     test_accept();
     test_tokens();
+    test_list_next();
     test_frame_header();
     test_close_frame();
 
