@@ -70,7 +70,8 @@ check_parts(const ws_origin_t *o, const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int             ho, hh, expect;
+    int             ho, hh, expect, tls;
+    unsigned        dflt;
     char            buf[600];
     size_t          olen, n, i;
     const uint8_t  *nul;
@@ -140,30 +141,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     if (ho == 0 && hh == 0) {
-        expect = o.host_len == h.host_len
-                 && caseeq(o.host, h.host, o.host_len)
-                 && o.port != 0
-                 && (h.port ? o.port == h.port
-                            : ((o.port == 80
-                                && ((o.scheme_len == 4
-                                     && caseeq(o.scheme,
-                                               (const uint8_t *) "http", 4))
-                                    || (o.scheme_len == 2
-                                        && caseeq(o.scheme,
-                                                  (const uint8_t *) "ws",
-                                                  2))))
-                               || (o.port == 443
-                                   && ((o.scheme_len == 5
-                                        && caseeq(o.scheme,
-                                                  (const uint8_t *) "https",
-                                                  5))
-                                       || (o.scheme_len == 3
-                                           && caseeq(o.scheme,
-                                                     (const uint8_t *) "wss",
-                                                     3))))));
+        dflt = 0;
 
-        if (ws_origin_same(&o, &h) != expect) {
-            FAIL("ws_origin_same() disagrees");
+        if ((o.scheme_len == 4 && caseeq(o.scheme, (const uint8_t *) "http", 4))
+            || (o.scheme_len == 2
+                && caseeq(o.scheme, (const uint8_t *) "ws", 2)))
+        {
+            dflt = 80;
+
+        } else if ((o.scheme_len == 5
+                    && caseeq(o.scheme, (const uint8_t *) "https", 5))
+                   || (o.scheme_len == 3
+                       && caseeq(o.scheme, (const uint8_t *) "wss", 3)))
+        {
+            dflt = 443;
+        }
+
+        for (tls = 0; tls < 2; tls++) {
+            expect = dflt != 0
+                     && (!tls || dflt == 443)
+                     && o.host_len == h.host_len
+                     && caseeq(o.host, h.host, o.host_len)
+                     && o.port == (h.port ? h.port : dflt);
+
+            if (ws_origin_same(&o, &h, tls) != expect) {
+                FAIL("ws_origin_same() disagrees");
+            }
         }
     }
 

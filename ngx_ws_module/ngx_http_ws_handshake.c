@@ -569,7 +569,7 @@ ngx_http_ws_select_subprotocols(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
         return NGX_OK;
     }
 
-    ctx->reject = NGX_HTTP_WS_REJECT_SUBPROTOCOL;
+    ngx_http_ws_set_reject(r, "subprotocol");
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   wlcf->subprotocols

@@ -326,7 +326,7 @@ static ngx_http_variable_t  ngx_http_ws_vars[] = {
       NGX_HTTP_WS_VAR_DURATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_reject_reason"), NULL, ngx_http_ws_reject_variable,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+      0, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -451,25 +451,15 @@ static ngx_int_t
 ngx_http_ws_reject_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_ws_ctx_t  *ctx;
-
-    /* why the handshake was refused; empty when it was not */
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    /*
+     * Not refused: a refusal sets the value itself
+     * (ngx_http_ws_set_reject()), which stays for the log phase
+     */
 
     v->valid = 1;
-    v->no_cacheable = 1;
+    v->no_cacheable = 0;
     v->not_found = 0;
-
-    if (ctx && ctx->reject == NGX_HTTP_WS_REJECT_ORIGIN) {
-        ngx_str_set(v, "origin");
-
-    } else if (ctx && ctx->reject == NGX_HTTP_WS_REJECT_SUBPROTOCOL) {
-        ngx_str_set(v, "subprotocol");
-
-    } else {
-        ngx_str_set(v, "");
-    }
+    ngx_str_set(v, "");
 
     return NGX_OK;
 }
@@ -494,9 +484,20 @@ ngx_http_ws_add_variables(ngx_conf_t *cf)
 }
 
 
+ngx_int_t  ngx_http_ws_reject_index;
+
+
 static ngx_int_t
 ngx_http_ws_init(ngx_conf_t *cf)
 {
+    ngx_str_t  name = ngx_string("ws_reject_reason");
+
+    ngx_http_ws_reject_index = ngx_http_get_variable_index(cf, &name);
+
+    if (ngx_http_ws_reject_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     /* the checks of each feature, in the phases they belong to */
 
     if (ngx_http_ws_origin_init(cf) != NGX_OK) {

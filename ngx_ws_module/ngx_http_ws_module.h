@@ -202,15 +202,35 @@ typedef struct {
     ngx_http_ws_tunnel_t        *tunnel;
 
     ngx_str_t                    protocols;    /* sent, ws_subprotocols */
-
-    ngx_uint_t                   reject;       /* NGX_HTTP_WS_REJECT_* */
 } ngx_http_ws_ctx_t;
 
 
-/* why a handshake was refused: $ws_reject_reason */
-#define NGX_HTTP_WS_REJECT_NONE         0
-#define NGX_HTTP_WS_REJECT_ORIGIN       1
-#define NGX_HTTP_WS_REJECT_SUBPROTOCOL  2
+/*
+ * Why a handshake was refused, $ws_reject_reason ("origin",
+ * "subprotocol"): the variable's value is set in r->variables, which an
+ * internal redirect (error_page) keeps, unlike the module's context.
+ */
+
+extern ngx_int_t  ngx_http_ws_reject_index;
+
+#define ngx_http_ws_set_reject(r, reason)                                    \
+    ngx_http_ws_set_reject_value(r, (u_char *) reason, sizeof(reason) - 1)
+
+static ngx_inline void
+ngx_http_ws_set_reject_value(ngx_http_request_t *r, u_char *data,
+    size_t len)
+{
+    ngx_http_variable_value_t  *v;
+
+    v = &r->variables[ngx_http_ws_reject_index];
+
+    v->len = len;
+    v->data = data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->escape = 0;
+}
 
 
 /* handshake check results that are answered with 426 */

@@ -33,6 +33,7 @@ typedef struct {
 } ngx_http_ws_origin_t;
 
 
+static ngx_uint_t ngx_http_ws_origin_domain(ws_origin_t *o);
 static ngx_int_t ngx_http_ws_origin_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ws_origin_allowed(ngx_http_request_t *r,
     ngx_array_t *origins, ngx_str_t *value);
@@ -149,7 +150,10 @@ ngx_http_ws_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             o->type = NGX_HTTP_WS_ORIGIN_EXACT;
         }
 
-        if (ws_origin_parse(s.data, s.len, &o->origin) != 0) {
+        if (ws_origin_parse(s.data, s.len, &o->origin) != 0
+            || (o->type == NGX_HTTP_WS_ORIGIN_WILDCARD
+                && !ngx_http_ws_origin_domain(&o->origin)))
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid origin \"%V\": scheme://host[:port], "
                                "scheme://*.domain[:port], ~regex, "
@@ -159,6 +163,39 @@ ngx_http_ws_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_ws_origin_domain(ws_origin_t *o)
+{
+    u_char      c;
+    size_t      i;
+    ngx_uint_t  dots, alpha;
+
+    /*
+     * A wildcard's suffix is a domain of two labels or more, not an
+     * address ("*.com", "*.127.0.0.1" and "*.[::1]" are refused)
+     */
+
+    dots = 0;
+    alpha = 0;
+
+    for (i = 0; i < o->host_len; i++) {
+        c = o->host[i];
+
+        if (c == '.') {
+            dots++;
+
+        } else if (c == '[') {
+            return 0;
+
+        } else if (!(c >= '0' && c <= '9')) {
+            alpha = 1;
+        }
+    }
+
+    return dots && alpha;
 }
 
 
@@ -195,12 +232,15 @@ ngx_http_ws_origin_handler(ngx_http_request_t *r)
     ngx_list_part_t         *part;
     ngx_http_ws_loc_conf_t  *wlcf;
 
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
-
-    if (wlcf->upstream.upstream == NULL && wlcf->ws_lengths == NULL) {
-        /* not a ws_pass location */
+    if (r->content_handler != ngx_http_ws_handler) {
+        /*
+         * not served by ws_pass (a location nested in a ws_pass one
+         * inherits its upstream, not its content handler)
+         */
         return NGX_DECLINED;
     }
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
     origin = NULL;
     n = 0;
@@ -249,8 +289,8 @@ static ngx_uint_t
 ngx_http_ws_origin_allowed(ngx_http_request_t *r, ngx_array_t *origins,
     ngx_str_t *value)
 {
-    ngx_int_t              parsed, hparsed;
-    ngx_uint_t             i, n;
+    ngx_int_t              parsed, hparsed, rc;
+    ngx_uint_t             i, n, tls;
     ws_origin_t            o, host;
     ngx_http_ws_origin_t  *rule, same;
 
@@ -269,6 +309,12 @@ ngx_http_ws_origin_allowed(ngx_http_request_t *r, ngx_array_t *origins,
 
     parsed = value ? ws_origin_parse(value->data, value->len, &o) : -1;
     hparsed = -2;
+
+#if (NGX_HTTP_SSL)
+    tls = (r->connection->ssl != NULL);
+#else
+    tls = 0;
+#endif
 
     for (i = 0; i < n; i++) {
 
@@ -291,11 +337,22 @@ ngx_http_ws_origin_allowed(ngx_http_request_t *r, ngx_array_t *origins,
 
 #if (NGX_PCRE)
         case NGX_HTTP_WS_ORIGIN_REGEX:
-            if (value
-                && ngx_regex_exec(rule[i].regex, value, NULL, 0) >= 0)
-            {
+            if (value == NULL) {
+                break;
+            }
+
+            rc = ngx_regex_exec(rule[i].regex, value, NULL, 0);
+
+            if (rc >= 0) {
                 return 1;
             }
+
+            if (rc != NGX_REGEX_NO_MATCHED) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              ngx_regex_exec_n " failed: %i on \"%V\"",
+                              rc, &rule[i].value);
+            }
+
             break;
 #endif
 
@@ -313,7 +370,7 @@ ngx_http_ws_origin_allowed(ngx_http_request_t *r, ngx_array_t *origins,
                           : -1;
             }
 
-            if (hparsed == 0 && ws_origin_same(&o, &host)) {
+            if (hparsed == 0 && ws_origin_same(&o, &host, tls)) {
                 return 1;
             }
         }
@@ -327,26 +384,13 @@ static ngx_int_t
 ngx_http_ws_origin_refuse(ngx_http_request_t *r, ngx_str_t *value,
     const char *why)
 {
-    u_char                    *p, *last, c;
+    u_char                    *p, c;
     size_t                     i;
-    ngx_http_ws_ctx_t         *ctx;
     ngx_http_core_loc_conf_t  *clcf;
     u_char                     buf[NGX_HTTP_WS_ORIGIN_LOG_LEN * 4 + 4];
     static u_char              hex[] = "0123456789ABCDEF";
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
-
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ws_ctx_t));
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->request = r;
-        ngx_http_set_ctx(r, ctx, ngx_http_ws_module);
-    }
-
-    ctx->reject = NGX_HTTP_WS_REJECT_ORIGIN;
+    ngx_http_ws_set_reject(r, "origin");
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
@@ -360,7 +404,6 @@ ngx_http_ws_origin_refuse(ngx_http_request_t *r, ngx_str_t *value,
     /* the client's bytes, escaped as the log module escapes them */
 
     p = buf;
-    last = buf + sizeof(buf) - 3;
 
     for (i = 0; i < value->len && i < NGX_HTTP_WS_ORIGIN_LOG_LEN; i++) {
         c = value->data[i];
@@ -376,13 +419,13 @@ ngx_http_ws_origin_refuse(ngx_http_request_t *r, ngx_str_t *value,
         }
     }
 
-    if (i < value->len && p < last) {
+    if (i < value->len) {
         p = ngx_cpymem(p, "...", 3);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "ws: origin \"%*s\" %s in location \"%V\"",
-                  p - buf, buf, why, &clcf->name);
+                  (size_t) (p - buf), buf, why, &clcf->name);
 
     return NGX_HTTP_FORBIDDEN;
 }

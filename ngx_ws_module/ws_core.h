@@ -102,8 +102,11 @@ int ws_host_parse(const unsigned char *s, size_t len, ws_origin_t *o);
 int ws_origin_equal(const ws_origin_t *a, const ws_origin_t *b);
 /* o's host is one or more labels, ".", suffix's host; scheme, port equal */
 int ws_origin_wildcard(const ws_origin_t *suffix, const ws_origin_t *o);
-/* o names the host and port of the Host value (no port: the default) */
-int ws_origin_same(const ws_origin_t *o, const ws_origin_t *host);
+/*
+ * o names the host and port of the Host value (no port: the default of
+ * o's scheme), its scheme http, https, ws or wss (with tls: https or wss)
+ */
+int ws_origin_same(const ws_origin_t *o, const ws_origin_t *host, int tls);
 
 
 /* frames */

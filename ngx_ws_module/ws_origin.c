@@ -148,6 +148,11 @@ ws_origin_hostport(const unsigned char *p, const unsigned char *end,
     q = ++p;
     port = 0;
 
+    if (p < end && *p == '0') {
+        /* no leading zeros: a browser never writes them */
+        return -1;
+    }
+
     for ( /* void */ ; p < end; p++) {
         if (*p < '0' || *p > '9' || p - q >= 5) {
             return -1;
@@ -253,22 +258,27 @@ ws_origin_wildcard(const ws_origin_t *suffix, const ws_origin_t *o)
 
 
 int
-ws_origin_same(const ws_origin_t *o, const ws_origin_t *host)
+ws_origin_same(const ws_origin_t *o, const ws_origin_t *host, int tls)
 {
-    unsigned  port;
+    unsigned  port, dflt;
 
     /*
-     * The origin names the host the request went to.  A Host without a
-     * port stands for the default port of the origin's scheme (the
-     * request may have come through a TLS terminator), a Host with one
-     * must name the origin's port.
+     * The origin names the host the request went to, with a scheme of the
+     * web (http, https, ws, wss; a secure one when the request came over
+     * TLS).  A Host without a port stands for the default port of the
+     * origin's scheme (the request may have come through a TLS
+     * terminator), a Host with one must name the origin's port.
      */
 
-    port = host->port ? host->port
-                      : ws_origin_default_port(o->scheme, o->scheme_len);
+    dflt = ws_origin_default_port(o->scheme, o->scheme_len);
 
-    return port != 0
-           && o->port == port
+    if (dflt == 0 || (tls && dflt != 443)) {
+        return 0;
+    }
+
+    port = host->port ? host->port : dflt;
+
+    return o->port == port
            && o->host_len == host->host_len
            && ws_origin_caseeq(o->host, host->host, o->host_len);
 }

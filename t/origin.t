@@ -16,9 +16,32 @@ my $rec = $t->dir . '/backend.req';
 my $bp = echo_backend(record => $rec);
 my $pass = "ws_pass http://127.0.0.1:$bp;";
 
+my $dir = $t->dir;
+mkdir "$dir/html";
+write_file("$dir/html/x.txt", "static\n");
+write_file("$dir/html/403.html", "refused\n");
+
+my ($orc, $oout) = run_cmd(cmd => ['openssl', 'req', '-x509', '-newkey',
+    'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-subj', '/CN=localhost', '-days', '2',
+    '-keyout', "$dir/server.key", '-out', "$dir/server.crt"], timeout => 60);
+is($orc, 0, 'certificate generated') or diag($oout);
+
 my $server = <<"SERVER";
         location /same/ {
             $pass
+
+            location /same/static/ {
+                alias $dir/html/;
+            }
+        }
+        location /ep/ {
+            $pass
+            ws_origin https://app.example.com;
+            error_page 403 /403.html;
+        }
+        location = /403.html {
+            root $dir/html;
         }
         location /exact/ {
             $pass
@@ -65,7 +88,19 @@ my $server = <<"SERVER";
 SERVER
 
 my $inherit_port = free_port();
+my $tls_port = free_port();
 my $servers = <<"SERVERS";
+    server {
+        listen 127.0.0.1:$tls_port ssl;
+        server_name tls;
+        ssl_certificate $dir/server.crt;
+        ssl_certificate_key $dir/server.key;
+
+        location / {
+            $pass
+        }
+    }
+
     server {
         listen 127.0.0.1:$inherit_port;
         server_name inherit;
@@ -147,6 +182,10 @@ refused('same: the default port of the other scheme', path => '/same/',
     host => 'example.com:80', origin => 'https://example.com');
 refused('same: Origin null', path => '/same/', host => 'example.com',
     origin => 'null');
+refused('same: a scheme that is not http(s) or ws(s)', path => '/same/',
+    host => 'example.com:80', origin => 'foo://example.com:80');
+refused('same: a port with a leading zero', path => '/same/',
+    host => 'example.com:8443', origin => 'https://example.com:08443');
 refused('same: malformed origin with a path', path => '/same/',
     host => 'example.com', origin => 'https://example.com/');
 refused('same: user information', path => '/same/',
@@ -267,7 +306,54 @@ refused('"same" written out: the server\'s origin', port => $inherit_port,
 allowed('ws_origin_missing allow overrides', port => $inherit_port,
     path => '/same/');
 
+# over TLS, "same" wants a secure origin: a page of the plain-HTTP site
+# (which a network attacker can rewrite) may not open it
+
+sub tls_status {
+    my ($origin) = @_;
+    my ($rc, $out) = run_cmd(cmd => [python_bin(), '-c', <<'PY', $tls_port,
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1',
+    int(sys.argv[1])), timeout=10), server_hostname='localhost')
+s.sendall(('GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n'
+    'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+    'Sec-WebSocket-Version: 13\r\nOrigin: ' + sys.argv[2] + '\r\n\r\n'
+    ).encode())
+print(s.recv(4096).decode().split('\r\n')[0])
+PY
+        $origin], timeout => 20);
+    return $out =~ m{^HTTP/1\.1 (\d+)} ? $1 : "failed: $out";
+}
+
+is(tls_status('https://localhost'), 101, 'TLS, same: https origin');
+is(tls_status('wss://localhost'), 101, 'TLS, same: wss origin');
+is(tls_status('http://localhost'), 403, 'TLS, same: http origin refused');
+is(tls_status('ws://localhost'), 403, 'TLS, same: ws origin refused');
+
 # only ws_pass locations are checked
+
+{
+    my $c = connect_to($t->port);
+    send_all($c, "GET /same/static/x.txt HTTP/1.1\r\nHost: localhost\r\n"
+        . "Origin: https://evil.example\r\nConnection: close\r\n\r\n");
+    my $head = read_head($c, 10);
+    is($head && parse_head($head)->{status}, 200,
+        'a location nested in a ws_pass one, without ws_pass, is not checked');
+    close $c;
+}
+
+# error_page keeps $ws_reject_reason
+
+{
+    $t->mark;
+    is(status(path => '/ep/x', origin => 'https://evil.example'), 403,
+        'refused with an error_page');
+    my $e = $t->access_entry('/ep/x');
+    is($e && $e->{reject}, 'origin', '$ws_reject_reason after error_page');
+}
 
 {
     my $c = connect_to($t->port);
@@ -318,6 +404,8 @@ allowed('ws_origin_missing allow overrides', port => $inherit_port,
 # configuration errors
 
 for my $bad ('https://*example.com', 'https://*.*.example.com',
+    'https://*.com', 'http://*.127.0.0.1', 'https://*.[::1]',
+    'https://app.example.com:0443',
     'https://app.example.com/', 'app.example.com', 'https://',
     'https://a.example.com:0', '~', '~*', '~(', 'null')
 {

@@ -54,12 +54,19 @@ wildcard(const char *pattern, const char *origin)
 
 
 static int
-same(const char *origin, const char *h)
+same_tls(const char *origin, const char *h, int tls)
 {
     ws_origin_t  o, hv;
 
     return parse(origin, &o) == 0 && host(h, &hv) == 0
-           && ws_origin_same(&o, &hv);
+           && ws_origin_same(&o, &hv, tls);
+}
+
+
+static int
+same(const char *origin, const char *h)
+{
+    return same_tls(origin, h, 0);
 }
 
 
@@ -114,6 +121,8 @@ test_parse(void)
     CHECK_EQ(parse("https://example.com:123456", &o), -1);
     CHECK_EQ(parse("https://example.com:44a", &o), -1);
     CHECK_EQ(parse("https://example.com:-1", &o), -1);
+    CHECK_EQ(parse("https://example.com:0443", &o), -1);
+    CHECK_EQ(parse("http://localhost:00080", &o), -1);
     CHECK_EQ(parse("https://example.com:443:443", &o), -1);
     CHECK_EQ(parse("https://[::1", &o), -1);
     CHECK_EQ(parse("https://[]", &o), -1);
@@ -235,6 +244,15 @@ test_same(void)
     CHECK(!same("https://example.com.evil.net", "example.com"));
     CHECK(!same("chrome-extension://example.com", "example.com"));
     CHECK(!same("null", "example.com"));
+    CHECK(!same("foo://example.com:80", "example.com:80"));
+
+    /* a request over TLS: only from a secure origin */
+
+    CHECK(same_tls("https://example.com", "example.com", 1));
+    CHECK(same_tls("wss://example.com:8443", "example.com:8443", 1));
+    CHECK(!same_tls("http://example.com", "example.com", 1));
+    CHECK(!same_tls("http://example.com:8443", "example.com:8443", 1));
+    CHECK(!same_tls("ws://example.com", "example.com", 1));
 }
 
 
