@@ -26,6 +26,8 @@ static char *ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_ws_buffer_size_check(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_ws_set_msec_off(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_bitmask_t  ngx_http_ws_next_upstream_masks[] = {
@@ -168,6 +170,20 @@ static ngx_command_t  ngx_http_ws_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ws_loc_conf_t, close_timeout),
+      NULL },
+
+    { ngx_string("ws_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ws_set_msec_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("ws_max_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ws_set_msec_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, max_lifetime),
       NULL },
 
     { ngx_string("ws_next_upstream"),
@@ -465,6 +481,33 @@ ngx_http_ws_reject_variable(ngx_http_request_t *r,
 }
 
 
+static char *
+ngx_http_ws_set_msec_off(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t  *msp;
+
+    /* a time, or "off" (0) */
+
+    msp = (ngx_msec_t *) (p + cmd->offset);
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+
+        if (*msp != NGX_CONF_UNSET_MSEC) {
+            return "is duplicate";
+        }
+
+        *msp = 0;
+        return NGX_CONF_OK;
+    }
+
+    return ngx_conf_set_msec_slot(cf, cmd, conf);
+}
+
+
 static ngx_int_t
 ngx_http_ws_add_variables(ngx_conf_t *cf)
 {
@@ -586,6 +629,8 @@ ngx_http_ws_create_loc_conf(ngx_conf_t *cf)
     conf->validate_utf8 = NGX_CONF_UNSET;
     conf->close_timeout = NGX_CONF_UNSET_MSEC;
     conf->send_timeout = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    conf->max_lifetime = NGX_CONF_UNSET_MSEC;
 
     ngx_str_set(&conf->upstream.module, "ws");
 
@@ -634,6 +679,8 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->close_timeout, prev->close_timeout, 5000);
 
     ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 60000);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
+    ngx_conf_merge_msec_value(conf->max_lifetime, prev->max_lifetime, 0);
 
     ngx_conf_merge_bitmask_value(conf->upstream.next_upstream,
                                  prev->upstream.next_upstream,

@@ -57,6 +57,8 @@ typedef struct {
     ngx_flag_t                   validate_utf8;
     ngx_msec_t                   close_timeout;
     ngx_msec_t                   send_timeout;
+    ngx_msec_t                   idle_timeout;  /* 0: off */
+    ngx_msec_t                   max_lifetime;  /* 0: off */
 
 #if (NGX_HTTP_SSL)
     ngx_uint_t                   ssl;
@@ -161,7 +163,14 @@ typedef struct {
     /* dir[0] client to upstream, dir[1] upstream to client */
     ngx_http_ws_dir_t            dir[2];
     ngx_http_ws_side_t           side[2];
-    ngx_event_t                  close_timer;
+    /*
+     * the tunnel's one timer: the close timeout once closing, before that
+     * the nearest of ws_max_lifetime and ws_idle_timeout
+     */
+    ngx_event_t                  timer;
+    ngx_msec_t                   started;      /* ngx_current_msec */
+    ngx_msec_t                   last_data;    /* a data frame last seen */
+    uint32_t                     data_seen;    /* data frames then */
 
     /* "attached" while request is set, "detached" once it is NULL */
     union {

@@ -653,7 +653,7 @@ ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by, ngx_uint_t code)
     t->initiator = by;
     t->close_code = code;
 
-    ngx_add_timer(&t->close_timer, t->conf->close_timeout);
+    ngx_add_timer(&t->timer, t->conf->close_timeout);
 }
 
 

@@ -24,7 +24,9 @@ static void ngx_http_ws_ssl_save_session(ngx_connection_t *pc);
 #endif
 static void ngx_http_ws_event_handler(ngx_event_t *ev);
 static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
-static void ngx_http_ws_close_timeout(ngx_event_t *ev);
+static void ngx_http_ws_timer_handler(ngx_event_t *ev);
+static ngx_msec_int_t ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t,
+    const char **what);
 static void ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t);
 static ngx_uint_t ngx_http_ws_client_may_send(ngx_http_ws_tunnel_t *t);
 static void ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t);
@@ -37,6 +39,7 @@ ngx_http_ws_tunnel_init(void *data)
     ngx_http_request_t  *r = data;
 
     size_t                   n;
+    const char              *what;
     ngx_uint_t               i;
     ngx_time_t              *tp;
     ngx_connection_t        *c, *pc;
@@ -166,9 +169,16 @@ ngx_http_ws_tunnel_init(void *data)
         return NGX_ERROR;
     }
 
-    t->close_timer.handler = ngx_http_ws_close_timeout;
-    t->close_timer.data = t;
-    t->close_timer.log = c->log;
+    t->timer.handler = ngx_http_ws_timer_handler;
+    t->timer.data = t;
+    t->timer.log = c->log;
+
+    t->started = ngx_current_msec;
+    t->last_data = t->started;
+
+    if (t->conf->max_lifetime || t->conf->idle_timeout) {
+        ngx_add_timer(&t->timer, (ngx_msec_t) ngx_http_ws_deadline(t, &what));
+    }
 
     /*
      * From now on the events of both connections come to the relay
@@ -426,8 +436,10 @@ ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev)
 
 
 static void
-ngx_http_ws_close_timeout(ngx_event_t *ev)
+ngx_http_ws_timer_handler(ngx_event_t *ev)
 {
+    const char            *what;
+    ngx_msec_int_t         left;
     ngx_connection_t      *c;
     ngx_http_ws_tunnel_t  *t;
 
@@ -438,9 +450,83 @@ ngx_http_ws_close_timeout(ngx_event_t *ev)
         ngx_http_set_log_request(c->log, t->request);
     }
 
-    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: close handshake timed out");
+    if (t->initiator != NGX_HTTP_WS_BY_NONE) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "ws: close handshake timed out");
 
-    ngx_http_ws_finalize(t);
+        ngx_http_ws_finalize(t);
+        return;
+    }
+
+    left = ngx_http_ws_deadline(t, &what);
+
+    if (left > 0) {
+        ngx_add_timer(ev, (ngx_msec_t) left);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: %s, closing", what);
+
+    /* 1001 to both sides; the timer becomes the close timeout */
+
+    ngx_http_ws_relay_close(t, WS_CLOSE_GOING_AWAY);
+
+    if (t->finalized) {
+        ngx_http_ws_finalize(t);
+    }
+}
+
+
+static ngx_msec_int_t
+ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
+{
+    uint32_t                 n;
+    ngx_msec_int_t           left, idle;
+    ngx_http_ws_loc_conf_t  *conf;
+
+    /*
+     * The time to the timer's next check: the lifetime's end, or the idle
+     * time's.  The relay does nothing per frame for ws_idle_timeout: the
+     * data frames counted by the scanner are compared here, at least four
+     * times per idle time, so that an idle WebSocket is closed within a
+     * quarter of ws_idle_timeout after it.  0 or less: "what" ended.
+     */
+
+    conf = t->conf;
+    left = NGX_MAX_INT_T_VALUE;
+
+    if (conf->max_lifetime) {
+        left = (ngx_msec_int_t) (t->started + conf->max_lifetime
+                                 - ngx_current_msec);
+
+        if (left <= 0) {
+            *what = "maximum lifetime reached";
+            return left;
+        }
+    }
+
+    if (conf->idle_timeout) {
+        n = t->dir[0].parser.data_frames + t->dir[1].parser.data_frames;
+
+        if (n != t->data_seen) {
+            /* data frames passed since the last check */
+            t->data_seen = n;
+            t->last_data = ngx_current_msec;
+        }
+
+        idle = (ngx_msec_int_t) (t->last_data + conf->idle_timeout
+                                 - ngx_current_msec);
+
+        if (idle <= 0) {
+            *what = "idle timeout";
+            return idle;
+        }
+
+        idle = ngx_min(idle, (ngx_msec_int_t) conf->idle_timeout / 4 + 1);
+        left = ngx_min(left, idle);
+    }
+
+    return left;
 }
 
 
@@ -470,8 +556,8 @@ ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t)
     t->duration = (ngx_msec_int_t) ((tp->sec - t->start_sec) * 1000
                                     + (tp->msec - t->start_msec));
 
-    if (t->close_timer.timer_set) {
-        ngx_del_timer(&t->close_timer);
+    if (t->timer.timer_set) {
+        ngx_del_timer(&t->timer);
     }
 
     ngx_http_ws_relay_free(t);
@@ -610,8 +696,8 @@ ngx_http_ws_client_may_send(ngx_http_ws_tunnel_t *t)
 static void
 ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t)
 {
-    if (t->close_timer.timer_set) {
-        ngx_del_timer(&t->close_timer);
+    if (t->timer.timer_set) {
+        ngx_del_timer(&t->timer);
     }
 
     ngx_http_ws_relay_free(t);

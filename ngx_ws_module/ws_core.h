@@ -198,6 +198,8 @@ typedef struct {
     /* results */
     unsigned         close_code;      /* of the close frame seen */
     unsigned         error_code;      /* close code to answer a violation */
+    uint32_t         data_frames;     /* text, binary and continuation
+                                         frames of "frames", modulo 2^32 */
     const char      *error;           /* what the violation was */
     uint64_t         frames;          /* valid frames received */
     uint64_t         messages;        /* data messages begun */

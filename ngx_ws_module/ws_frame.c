@@ -374,6 +374,10 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
 
         p->frames++;
 
+        if (!(p->opcode & 0x8)) {
+            p->data_frames++;
+        }
+
         if (!p->drop) {
             p->forwarded++;
         }

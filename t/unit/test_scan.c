@@ -2811,6 +2811,39 @@ test_random_streams(void)
  */
 
 static void
+test_data_frames(void)
+{
+    bytes_t      s;
+    ws_buf_t     b;
+    ws_parser_t  p;
+
+    /* data frames (text, binary, continuation) apart from control ones */
+
+    unit_ctx = "data frames";
+    build_client = 1;
+    memset(&s, 0, sizeof(s));
+
+    put_str(&s, 0, WS_OP_TEXT, "frag");
+    put_str(&s, 1, WS_OP_PING, "p");
+    put_str(&s, 1, WS_OP_CONT, "ment");
+    put_str(&s, 1, WS_OP_PONG, "");
+    put_str(&s, 1, WS_OP_BINARY, "x");
+
+    buf_init(&b, 4096);
+    ws_parser_init(&p, 1, 1, 0, 0);
+
+    buf_recv(&b, s.data, s.len);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK_EQ(p.frames, 5);
+    CHECK_EQ(p.data_frames, 3);
+    CHECK_EQ(p.messages, 2);
+
+    bytes_free(&s);
+    unit_ctx = "";
+}
+
+
+static void
 test_pause(void)
 {
     size_t       a, t1;
@@ -2976,6 +3009,7 @@ main(void)
     unit_make_text(big, sizeof(big) - 16, 80);
 
     test_direct();
+    test_data_frames();
     test_pause();
     test_gate();
 
