@@ -31,6 +31,11 @@ $t->run(server => <<"SERVER");
             ws_idle_timeout 5s;
             ws_max_lifetime 1s;
         }
+        location /long/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_max_lifetime 1h;
+            ws_idle_timeout 1h;
+        }
         location /off/ {
             ws_pass http://127.0.0.1:$bp;
             ws_idle_timeout off;
@@ -160,6 +165,29 @@ sub wait_close {
     my $f = read_frame($c, 5);
     is(close_code_of($f), 1000, 'off: close reply');
     close $c;
+}
+
+# a reload does not wait for the lifetime or idle timer: the old worker
+# closes its WebSockets with 1001 and exits
+
+{
+    my $old = $t->worker_pid;
+    my $p = $t->ws_pair($l, path => '/long/r');
+    my ($c, $b) = @$p{qw(client backend)};
+    kill 'HUP', $t->master_pid;
+    is(close_code_of(read_frame($c, 10)), 1001, 'reload: client got 1001');
+    is(close_code_of(read_frame($b, 10)), 1001, 'reload: backend got 1001');
+    send_all($b, sframe(OP_CLOSE, close_payload(1001)));
+    send_all($c, cframe(OP_CLOSE, close_payload(1001)));
+    expect_eof($c, 'reload: client connection closed');
+    expect_eof($b, 'reload: backend connection closed');
+    my $deadline = time + 10;
+    sleep 0.05 while -e "/proc/$old"
+        && (read_file("/proc/$old/stat") // '') !~ /^\d+ \(.*\) Z /s
+        && time < $deadline;
+    ok(time < $deadline, 'reload: the old worker exited, timers and all');
+    close $c;
+    close $b;
 }
 
 {
