@@ -34,7 +34,7 @@ ASAN_BUILD := build-asan
 CORE_DIR  := $(NGX_WS_SRC_DIR)/ngx_ws_module
 # the protocol core's sources: the same list as the module's `config`
 CORE_SRCS := $(addprefix $(CORE_DIR)/,$(shell cat $(CORE_DIR)/core-sources))
-CORE_LIBS := -lcrypto
+CORE_LIBS := -lcrypto -ljansson
 CORE_HDRS  = $(wildcard $(CORE_DIR)/*.h)
 
 UNIT_DIR ?= t/unit

@@ -13,8 +13,6 @@
 
 
 static ngx_uint_t ngx_http_ws_not_http11(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name,
-    size_t len);
 
 
 static u_char  ngx_http_ws_426_page[] =
@@ -158,15 +156,6 @@ ngx_http_ws_not_http11(ngx_http_request_t *r)
 
     return r->http_version < NGX_HTTP_VERSION_11
            || r->http_version >= NGX_HTTP_VERSION_20;
-}
-
-
-static ngx_uint_t
-ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name, size_t len)
-{
-    /* "name" is in lower case, and so is h->lowcase_key */
-
-    return h->key.len == len && ngx_strncmp(h->lowcase_key, name, len) == 0;
 }
 
 
@@ -379,9 +368,9 @@ ngx_http_ws_check_upgrade(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
     {
         /* not one value: nothing was offered like that */
 
-    } else if (wlcf->subprotocols) {
+    } else if (ngx_http_ws_filters_protocols(wlcf)) {
 
-        /* one of those sent: the client's offer that ws_subprotocols let */
+        /* one of those sent: the client's offer as the module filtered it */
 
         pos = ctx->protocols.data;
 
@@ -427,7 +416,6 @@ ngx_http_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ws_loc_conf_t *wlcf = conf;
 
-    u_char      *p;
     ngx_str_t   *value, *s;
     ngx_uint_t   i;
 
@@ -442,20 +430,16 @@ ngx_http_ws_subprotocols(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        /* a token (RFC 6455 4.1, RFC 9110 5.6.2) */
-
-        for (p = value[i].data; p < value[i].data + value[i].len; p++) {
-            if (*p <= 0x20 || *p >= 0x7f
-                || ngx_strchr("()<>@,;:\\\"/[]?={}", *p))
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid subprotocol \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-        }
-
         if (value[i].len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty subprotocol");
+            return NGX_CONF_ERROR;
+        }
+
+        /* a token (RFC 6455 4.1, RFC 9110 5.6.2) */
+
+        if (!ws_is_token(value[i].data, value[i].len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid subprotocol \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
         }
 
@@ -476,7 +460,7 @@ ngx_http_ws_select_subprotocols(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 {
     u_char                  *p;
     size_t                   len, n;
-    ngx_str_t               *allowed;
+    ngx_str_t               *allowed, *prefix;
     ngx_uint_t               i, offered;
     ngx_list_part_t         *part;
     ngx_table_elt_t         *h;
@@ -485,15 +469,19 @@ ngx_http_ws_select_subprotocols(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 
     /*
      * With ws_subprotocols, only the listed values of the client's offer
-     * are sent to the backend (ctx->protocols, in the client's order);
-     * without, the client's headers are passed as they are.
+     * are sent to the backend (ctx->protocols, in the client's order), and
+     * with ws_auth_jwt's subprotocol=PREFIX never those with the prefix,
+     * which hold the token; without either, the client's headers are
+     * passed as they are.
      */
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
-    if (wlcf->subprotocols == NULL && !wlcf->subprotocol_required) {
+    if (!ngx_http_ws_filters_protocols(wlcf) && !wlcf->subprotocol_required) {
         return NGX_OK;
     }
+
+    prefix = &wlcf->jwt_subprotocol;
 
     len = 0;
 
@@ -510,7 +498,7 @@ ngx_http_ws_select_subprotocols(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
     offered = 0;
     p = NULL;
 
-    if (len && wlcf->subprotocols) {
+    if (len && ngx_http_ws_filters_protocols(wlcf)) {
         p = ngx_pnalloc(r->pool, len);
         if (p == NULL) {
             return NGX_ERROR;
@@ -531,25 +519,36 @@ ngx_http_ws_select_subprotocols(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx)
 
         while (ws_list_next(&pos, h->value.data + h->value.len, &elt, &n)) {
 
-            if (wlcf->subprotocols == NULL) {
-                offered = 1;
-                break;
+            if (prefix->len && n >= prefix->len
+                && ngx_strncmp(elt, prefix->data, prefix->len) == 0)
+            {
+                /* a token: it never reaches the backend */
+                continue;
             }
 
-            /* subprotocol names are compared as they are (RFC 6455 4.1) */
+            if (wlcf->subprotocols) {
 
-            allowed = wlcf->subprotocols->elts;
+                /* names are compared as they are (RFC 6455 4.1) */
 
-            for (i = 0; i < wlcf->subprotocols->nelts; i++) {
-                if (allowed[i].len == n
-                    && ngx_strncmp(allowed[i].data, elt, n) == 0)
-                {
-                    break;
+                allowed = wlcf->subprotocols->elts;
+
+                for (i = 0; i < wlcf->subprotocols->nelts; i++) {
+                    if (allowed[i].len == n
+                        && ngx_strncmp(allowed[i].data, elt, n) == 0)
+                    {
+                        break;
+                    }
+                }
+
+                if (i == wlcf->subprotocols->nelts) {
+                    continue;
                 }
             }
 
-            if (i == wlcf->subprotocols->nelts) {
-                continue;
+            if (p == NULL) {
+                /* nothing is filtered: one offered is enough */
+                offered = 1;
+                break;
             }
 
             if (offered) {

@@ -116,6 +116,41 @@ static ngx_command_t  ngx_http_ws_commands[] = {
       offsetof(ngx_http_ws_loc_conf_t, subprotocol_required),
       NULL },
 
+    { ngx_string("ws_auth_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ws_auth_jwt,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_auth_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ws_auth_jwt_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_auth_jwt_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_ws_auth_jwt_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_auth_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("ws_auth_jwt_close_at_exp"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, jwt_close_at_exp),
+      NULL },
+
     { ngx_string("ws_buffer_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -523,7 +558,7 @@ ngx_http_ws_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_ws_jwt_add_variables(cf);
 }
 
 
@@ -544,6 +579,10 @@ ngx_http_ws_init(ngx_conf_t *cf)
     /* the checks of each feature, in the phases they belong to */
 
     if (ngx_http_ws_origin_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ws_jwt_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -622,6 +661,11 @@ ngx_http_ws_create_loc_conf(ngx_conf_t *cf)
     conf->subprotocols = NGX_CONF_UNSET_PTR;
     conf->subprotocol_required = NGX_CONF_UNSET;
     conf->origin_missing = NGX_CONF_UNSET_UINT;
+    conf->jwt = NGX_CONF_UNSET_PTR;
+    conf->jwt_keys = NGX_CONF_UNSET_PTR;
+    conf->jwt_require = NGX_CONF_UNSET_PTR;
+    conf->jwt_leeway = NGX_CONF_UNSET;
+    conf->jwt_close_at_exp = NGX_CONF_UNSET;
 
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
     conf->max_frame_size = NGX_CONF_UNSET;
@@ -704,16 +748,6 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, NULL);
 
-    if (conf->headers == prev->headers
-        && (conf->subprotocols == NULL) == (prev->subprotocols == NULL)
-        && prev->skip_headers.buckets)
-    {
-        conf->skip_headers = prev->skip_headers;
-
-    } else if (ngx_http_ws_init_skip_headers(cf, conf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     hash.max_size = 512;
     hash.bucket_size = ngx_align(64, ngx_cacheline_size);
     hash.name = "ws_headers_hash";
@@ -768,6 +802,21 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             conf->upstream.ssl = prev->upstream.ssl;
         }
 #endif
+    }
+
+    if (ngx_http_ws_jwt_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->headers == prev->headers
+        && !ngx_http_ws_filters_protocols(conf)
+           == !ngx_http_ws_filters_protocols(prev)
+        && prev->skip_headers.buckets)
+    {
+        conf->skip_headers = prev->skip_headers;
+
+    } else if (ngx_http_ws_init_skip_headers(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);

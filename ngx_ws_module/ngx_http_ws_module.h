@@ -13,6 +13,10 @@
 #include <ngx_http.h>
 
 #include "ws_core.h"
+#include "ws_jwt.h"
+
+
+extern ngx_module_t  ngx_http_ws_module;
 
 
 #define NGX_HTTP_WS_CLIENT        0
@@ -33,6 +37,9 @@ typedef struct {
 } ngx_http_ws_header_t;
 
 
+typedef struct ngx_http_ws_jwt_s  ngx_http_ws_jwt_t;
+
+
 typedef struct {
     ngx_http_upstream_conf_t     upstream;
 
@@ -50,6 +57,13 @@ typedef struct {
     ngx_uint_t                   origin_missing;
     ngx_array_t                 *subprotocols; /* NULL: the client's all */
     ngx_flag_t                   subprotocol_required;
+
+    ngx_http_ws_jwt_t           *jwt;          /* ws_auth_jwt; NULL: off */
+    ngx_str_t                    jwt_subprotocol; /* subprotocol=PREFIX */
+    ws_jwt_keys_t               *jwt_keys;
+    ngx_array_t                 *jwt_require;
+    time_t                       jwt_leeway;
+    ngx_flag_t                   jwt_close_at_exp;
 
     size_t                       buffer_size;
     off_t                        max_frame_size;
@@ -73,11 +87,13 @@ typedef struct {
 
 /*
  * room for the proxy's own control frames queued to one side: a close
- * (WS_CLOSE_FRAME_LEN) is always accepted; pings and pongs with payloads
+ * (WS_CLOSE_FRAME_LEN and a reason) is always accepted; pings and pongs with payloads
  * of up to NGX_HTTP_WS_CTL_PAYLOAD bytes while the rest has room
  */
-#define NGX_HTTP_WS_CTL_SIZE      36
+#define NGX_HTTP_WS_CTL_SIZE      40
 #define NGX_HTTP_WS_CTL_PAYLOAD   8
+/* the longest reason of a close of the proxy's own ("token expired") */
+#define NGX_HTTP_WS_CTL_REASON    16
 
 
 /* one direction of the relay: from side "src" to side "dst" */
@@ -170,6 +186,7 @@ typedef struct {
     ngx_event_t                  timer;
     ngx_msec_t                   started;      /* ngx_current_msec */
     ngx_msec_t                   last_data;    /* a data frame last seen */
+    ngx_msec_t                   expires;      /* the token's, if token_exp */
     uint32_t                     data_seen;    /* data frames then */
 
     /* "attached" while request is set, "detached" once it is NULL */
@@ -192,6 +209,7 @@ typedef struct {
     unsigned                     ssl_kicked:1;
     unsigned                     stay:1;       /* the request must stay */
     unsigned                     stat_writing:1;
+    unsigned                     token_exp:1;  /* ws_auth_jwt_close_at_exp */
 } ngx_http_ws_tunnel_t;
 
 
@@ -210,8 +228,44 @@ typedef struct {
     /* after the upgrade; NULL again once the request is detached */
     ngx_http_ws_tunnel_t        *tunnel;
 
-    ngx_str_t                    protocols;    /* sent, ws_subprotocols */
+    ngx_str_t                    protocols;    /* sent, filtered */
+
+    /* the verified token (ws_auth_jwt), its exp + leeway in ms, or 0 */
+    ws_jwt_t                    *jwt;
+    double                       token_expires;
 } ngx_http_ws_ctx_t;
+
+
+/*
+ * The module's context of a request: made by the first phase handler that
+ * needs it (ws_auth_jwt in the access phase) or by ws_pass's.
+ */
+
+static ngx_inline ngx_http_ws_ctx_t *
+ngx_http_ws_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_ws_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ws_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ctx->request = r;
+        ngx_http_set_ctx(r, ctx, ngx_http_ws_module);
+    }
+
+    return ctx;
+}
+
+
+/* the client's offered subprotocols are sent as the module selects them */
+#define ngx_http_ws_filters_protocols(wlcf)                                  \
+    ((wlcf)->subprotocols || (wlcf)->jwt_subprotocol.len)
+
 
 
 /*
@@ -242,6 +296,15 @@ ngx_http_ws_set_reject_value(ngx_http_request_t *r, u_char *data,
 }
 
 
+/* a header of a request or response; "name" is in lower case */
+
+static ngx_inline ngx_uint_t
+ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name, size_t len)
+{
+    return h->key.len == len && ngx_strncmp(h->lowcase_key, name, len) == 0;
+}
+
+
 /* handshake check results that are answered with 426 */
 #define NGX_HTTP_WS_NOT_UPGRADE   1
 #define NGX_HTTP_WS_BAD_VERSION   2
@@ -250,6 +313,17 @@ ngx_http_ws_set_reject_value(ngx_http_request_t *r, u_char *data,
 /* ngx_http_ws_origin.c */
 char *ngx_http_ws_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_ws_origin_init(ngx_conf_t *cf);
+
+/* ngx_http_ws_jwt.c */
+char *ngx_http_ws_auth_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ws_auth_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ws_auth_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ws_jwt_merge(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *prev,
+    ngx_http_ws_loc_conf_t *conf);
+ngx_int_t ngx_http_ws_jwt_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_ws_jwt_init(ngx_conf_t *cf);
 
 /* ngx_http_ws_upstream.c */
 ngx_int_t ngx_http_ws_handler(ngx_http_request_t *r);
@@ -317,6 +391,8 @@ ngx_int_t ngx_http_ws_tunnel_filter(void *data, ssize_t bytes);
 /* ngx_http_ws_relay.c */
 void ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_relay_close(ngx_http_ws_tunnel_t *t, ngx_uint_t code);
+void ngx_http_ws_relay_close_to(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
+    ngx_uint_t code, ngx_str_t *reason);
 ngx_int_t ngx_http_ws_relay_control(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t opcode, u_char *data, size_t len);
 void ngx_http_ws_relay_free(ngx_http_ws_tunnel_t *t);
@@ -329,9 +405,6 @@ void ngx_http_ws_log_request(ngx_http_ws_tunnel_t *t);
 u_char *ngx_http_ws_log_error(ngx_log_t *log, u_char *buf, size_t len);
 void ngx_http_ws_close_client(ngx_connection_t *c,
     ngx_http_core_loc_conf_t *clcf);
-
-
-extern ngx_module_t  ngx_http_ws_module;
 
 
 #endif /* _NGX_HTTP_WS_MODULE_H_INCLUDED_ */

@@ -46,7 +46,7 @@ static void ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
 static void ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t timedout);
 static void ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t,
-    ngx_uint_t side, ngx_uint_t code);
+    ngx_uint_t side, ngx_uint_t code, ngx_str_t *reason);
 static ngx_int_t ngx_http_ws_ctl_add(ngx_http_ws_tunnel_t *t,
     ngx_uint_t side, ngx_uint_t opcode, u_char *data, size_t len);
 static void ngx_http_ws_ctl_written(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
@@ -413,10 +413,11 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
 
     ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, d->parser.error_code);
 
-    ngx_http_ws_inject_close(t, src_side, d->parser.error_code);
+    ngx_http_ws_inject_close(t, src_side, d->parser.error_code, NULL);
     ngx_http_ws_inject_close(t, dst_side,
                              src_side == NGX_HTTP_WS_CLIENT
-                             ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR);
+                             ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR,
+                             NULL);
 }
 
 
@@ -476,15 +477,17 @@ ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
 
     ngx_http_ws_inject_close(t, other,
                              side == NGX_HTTP_WS_CLIENT
-                             ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR);
+                             ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR,
+                             NULL);
 }
 
 
 static void
 ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
-    ngx_uint_t code)
+    ngx_uint_t code, ngx_str_t *reason)
 {
-    u_char               pl[2];
+    size_t               len;
+    u_char               pl[2 + NGX_HTTP_WS_CTL_REASON];
     ngx_int_t            rc;
     ngx_http_ws_dir_t   *d;
     ngx_http_ws_side_t  *s;
@@ -499,8 +502,14 @@ ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
 
     pl[0] = (u_char) (code >> 8);
     pl[1] = (u_char) code;
+    len = 2;
 
-    (void) ngx_http_ws_ctl_add(t, side, WS_OP_CLOSE, pl, 2);
+    if (reason) {
+        len += ngx_min(reason->len, NGX_HTTP_WS_CTL_REASON);
+        ngx_memcpy(pl + 2, reason->data, len - 2);
+    }
+
+    (void) ngx_http_ws_ctl_add(t, side, WS_OP_CLOSE, pl, len);
 
     d = ngx_http_ws_dir_to(t, side);
     d->ctl_close = 1;
@@ -577,7 +586,8 @@ ngx_http_ws_ctl_add(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     room = NGX_HTTP_WS_CTL_SIZE - d->ctl_len;
 
     if (opcode != WS_OP_CLOSE) {
-        room = (room > WS_CLOSE_FRAME_LEN) ? room - WS_CLOSE_FRAME_LEN : 0;
+        room = (room > WS_CLOSE_FRAME_LEN + NGX_HTTP_WS_CTL_REASON)
+               ? room - WS_CLOSE_FRAME_LEN - NGX_HTTP_WS_CTL_REASON : 0;
     }
 
     if (d->ctl_close || 2 + 4 + len > room) {
@@ -756,8 +766,25 @@ ngx_http_ws_relay_close(ngx_http_ws_tunnel_t *t, ngx_uint_t code)
     /* the proxy closes the WebSocket: a close frame to each side */
 
     ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, code);
-    ngx_http_ws_inject_close(t, NGX_HTTP_WS_CLIENT, code);
-    ngx_http_ws_inject_close(t, NGX_HTTP_WS_UPSTREAM, code);
+    ngx_http_ws_inject_close(t, NGX_HTTP_WS_CLIENT, code, NULL);
+    ngx_http_ws_inject_close(t, NGX_HTTP_WS_UPSTREAM, code, NULL);
+
+    ngx_http_ws_relay_run(t);
+}
+
+
+void
+ngx_http_ws_relay_close_to(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
+    ngx_uint_t code, ngx_str_t *reason)
+{
+    /*
+     * The proxy closes the WebSocket because of one side (a policy): code
+     * and reason to it, 1001 to the other
+     */
+
+    ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, code);
+    ngx_http_ws_inject_close(t, side, code, reason);
+    ngx_http_ws_inject_close(t, 1 - side, WS_CLOSE_GOING_AWAY, NULL);
 
     ngx_http_ws_relay_run(t);
 }

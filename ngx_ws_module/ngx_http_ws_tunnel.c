@@ -25,6 +25,9 @@ static void ngx_http_ws_ssl_save_session(ngx_connection_t *pc);
 static void ngx_http_ws_event_handler(ngx_event_t *ev);
 static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
 static void ngx_http_ws_timer_handler(ngx_event_t *ev);
+
+static const char  ngx_http_ws_token_expired[] = "token expired";
+static ngx_str_t   ngx_http_ws_token_reason = ngx_string("token expired");
 static ngx_msec_int_t ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t,
     const char **what);
 static void ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t);
@@ -38,6 +41,7 @@ ngx_http_ws_tunnel_init(void *data)
 {
     ngx_http_request_t  *r = data;
 
+    double                   left;
     size_t                   n;
     const char              *what;
     ngx_uint_t               i;
@@ -176,7 +180,19 @@ ngx_http_ws_tunnel_init(void *data)
     t->started = ngx_current_msec;
     t->last_data = t->started;
 
-    if (t->conf->max_lifetime || t->conf->idle_timeout) {
+    if (ctx->token_expires) {
+        /* ws_auth_jwt_close_at_exp: the token's exp on ngx_current_msec */
+
+        tp = ngx_timeofday();
+        left = ctx->token_expires - ((double) tp->sec * 1000 + tp->msec);
+
+        t->expires = t->started
+                     + (ngx_msec_t) ngx_max(ngx_min(left, NGX_MAX_INT32_VALUE),
+                                            1);
+        t->token_exp = 1;
+    }
+
+    if (t->conf->max_lifetime || t->conf->idle_timeout || t->token_exp) {
         ngx_add_timer(&t->timer, (ngx_msec_t) ngx_http_ws_deadline(t, &what));
     }
 
@@ -467,9 +483,17 @@ ngx_http_ws_timer_handler(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: %s, closing", what);
 
-    /* 1001 to both sides; the timer becomes the close timeout */
+    /* the timer becomes the close timeout */
 
-    ngx_http_ws_relay_close(t, WS_CLOSE_GOING_AWAY);
+    if (what == ngx_http_ws_token_expired) {
+        /* 1008 to the client, 1001 to the backend */
+        ngx_http_ws_relay_close_to(t, NGX_HTTP_WS_CLIENT, WS_CLOSE_POLICY,
+                                   &ngx_http_ws_token_reason);
+
+    } else {
+        /* 1001 to both sides */
+        ngx_http_ws_relay_close(t, WS_CLOSE_GOING_AWAY);
+    }
 
     if (t->finalized) {
         ngx_http_ws_finalize(t);
@@ -481,12 +505,12 @@ static ngx_msec_int_t
 ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
 {
     uint32_t                 n;
-    ngx_msec_int_t           left, idle;
+    ngx_msec_int_t           left, life, idle;
     ngx_http_ws_loc_conf_t  *conf;
 
     /*
-     * The time to the timer's next check: the lifetime's end, or the idle
-     * time's.  The relay does nothing per frame for ws_idle_timeout: the
+     * The time to the timer's next check: the token's exp, the lifetime's
+     * end, or the idle time's.  The relay does nothing per frame for ws_idle_timeout: the
      * data frames counted by the scanner are compared here, at least four
      * times per idle time, so that an idle WebSocket is closed within a
      * quarter of ws_idle_timeout after it.  0 or less: "what" ended.
@@ -495,14 +519,25 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
     conf = t->conf;
     left = NGX_MAX_INT_T_VALUE;
 
-    if (conf->max_lifetime) {
-        left = (ngx_msec_int_t) (t->started + conf->max_lifetime
-                                 - ngx_current_msec);
+    if (t->token_exp) {
+        left = (ngx_msec_int_t) (t->expires - ngx_current_msec);
 
         if (left <= 0) {
-            *what = "maximum lifetime reached";
+            *what = ngx_http_ws_token_expired;
             return left;
         }
+    }
+
+    if (conf->max_lifetime) {
+        life = (ngx_msec_int_t) (t->started + conf->max_lifetime
+                                 - ngx_current_msec);
+
+        if (life <= 0) {
+            *what = "maximum lifetime reached";
+            return life;
+        }
+
+        left = ngx_min(left, life);
     }
 
     if (conf->idle_timeout) {

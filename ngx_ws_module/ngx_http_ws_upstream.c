@@ -89,12 +89,11 @@ ngx_http_ws_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ws_ctx_t));
+    ctx = ngx_http_ws_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->request = r;
     ws_accept_key(key->value.data, ctx->accept);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -104,8 +103,6 @@ ngx_http_ws_handler(ngx_http_request_t *r)
 
     cln->handler = ngx_http_ws_cleanup_request;
     cln->data = ctx;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_ws_module);
 
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
@@ -320,6 +317,7 @@ ngx_http_ws_skip_header(ngx_http_ws_loc_conf_t *wlcf, ngx_table_elt_t *h,
 static ngx_int_t
 ngx_http_ws_create_request(ngx_http_request_t *r)
 {
+    u_char                  *p;
     size_t                   len, uri_len, loc_len, escape;
     ngx_buf_t               *b;
     ngx_str_t               *values, host;
@@ -386,6 +384,18 @@ ngx_http_ws_create_request(ngx_http_request_t *r)
                 != NGX_OK)
             {
                 return NGX_ERROR;
+            }
+
+            /* a value from a variable (a token's claim) cannot split lines */
+
+            for (p = values[i].data; p < values[i].data + values[i].len; p++)
+            {
+                if (*p == CR || *p == LF || *p == '\0') {
+                    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                                  "ws: header \"%V\" value has a control "
+                                  "character", &sh[i].name);
+                    return NGX_ERROR;
+                }
             }
 
             /* HTTP/1.1 needs a Host: an empty value sends the default */
@@ -1003,7 +1013,7 @@ ngx_http_ws_init_skip_headers(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *conf)
         *name = *s;
     }
 
-    if (conf->subprotocols) {
+    if (ngx_http_ws_filters_protocols(conf)) {
         /* sent as the module selects them (ctx->protocols) */
         name = ngx_array_push(&names);
         if (name == NULL) {

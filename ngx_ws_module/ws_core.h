@@ -76,6 +76,8 @@ void ws_accept_key(const unsigned char *key, unsigned char *out);
  */
 int ws_list_next(const unsigned char **pos, const unsigned char *end,
     const unsigned char **elt, size_t *len);
+/* 1 if s is a non-empty token (RFC 9110 5.6.2) */
+int ws_is_token(const unsigned char *s, size_t len);
 /* 1 if the comma-separated HTTP list contains token (case-insensitive) */
 int ws_list_has_token(const unsigned char *list, size_t len,
     const char *token);

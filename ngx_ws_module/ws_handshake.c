@@ -150,6 +150,23 @@ ws_list_next(const unsigned char **pos, const unsigned char *end,
 
 
 int
+ws_is_token(const unsigned char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] <= 0x20 || s[i] >= 0x7f
+            || strchr("()<>@,;:\\\"/[]?={}", s[i]))
+        {
+            return 0;
+        }
+    }
+
+    return len > 0;
+}
+
+
+int
 ws_list_has_token(const unsigned char *list, size_t len, const char *token)
 {
     size_t                i, n, tlen;

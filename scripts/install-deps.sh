@@ -16,6 +16,7 @@ packages=(
     libssl-dev
     libpcre2-dev
     zlib1g-dev
+    libjansson-dev       # JSON of JWTs and JWKS (ws_auth_jwt)
     gcc
     make
     clang
