@@ -16,6 +16,9 @@
 /* the largest key file read */
 #define NGX_HTTP_WS_JWT_MAX_FILE  (1024 * 1024)
 
+/* what stands for a token in the request line */
+#define NGX_HTTP_WS_JWT_REDACTED  "[token]"
+
 
 struct ngx_http_ws_jwt_s {
     ngx_str_t                    challenge;    /* Bearer realm="..." */
@@ -33,6 +36,8 @@ typedef struct {
 static ngx_int_t ngx_http_ws_jwt_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_jwt_token(ngx_http_request_t *r,
     ngx_http_ws_loc_conf_t *wlcf, ngx_str_t *token);
+static ngx_int_t ngx_http_ws_jwt_redact(ngx_http_request_t *r,
+    ngx_str_t *token);
 static ngx_int_t ngx_http_ws_jwt_refuse(ngx_http_request_t *r,
     ngx_http_ws_loc_conf_t *wlcf, const char *reason, ngx_str_t *claim);
 static ngx_int_t ngx_http_ws_jwt_require(ngx_http_request_t *r,
@@ -161,7 +166,11 @@ ngx_http_ws_jwt_token(ngx_http_request_t *r, ngx_http_ws_loc_conf_t *wlcf,
             return NGX_ERROR;
         }
 
-        return token->len ? NGX_OK : NGX_DECLINED;
+        if (token->len == 0) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_ws_jwt_redact(r, token);
     }
 
     prefix = &wlcf->jwt_subprotocol;
@@ -224,6 +233,58 @@ ngx_http_ws_jwt_token(ngx_http_request_t *r, ngx_http_ws_loc_conf_t *wlcf,
 
     token->data = p;
     token->len = last - p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_jwt_redact(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char     *p, *last;
+    ngx_str_t   line;
+
+    /*
+     * A token in a query argument is in the request line, which nginx
+     * writes in the context of every error log line of the request and as
+     * $request: the request line is replaced by a copy without it.  The
+     * URI sent to the backend ($request_uri, $args) is left as it is.
+     */
+
+    line = r->request_line;
+
+    if (token->len < 8 || line.len < token->len) {
+        return NGX_OK;
+    }
+
+    last = line.data + line.len - token->len;
+
+    for (p = line.data; p <= last; p++) {
+        if (*p == token->data[0]
+            && ngx_memcmp(p, token->data, token->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (p > last) {
+        return NGX_OK;
+    }
+
+    r->request_line.len = line.len - token->len
+                          + sizeof(NGX_HTTP_WS_JWT_REDACTED) - 1;
+
+    r->request_line.data = ngx_pnalloc(r->pool, r->request_line.len);
+    if (r->request_line.data == NULL) {
+        r->request_line = line;
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(r->request_line.data, "%*s%s%*s",
+                (size_t) (p - line.data), line.data,
+                NGX_HTTP_WS_JWT_REDACTED,
+                (size_t) (line.data + line.len - p - token->len),
+                p + token->len);
 
     return NGX_OK;
 }
