@@ -1,8 +1,14 @@
-# A real browser: a page served by the same nginx, opened in headless
-# Chromium (Debian's chromium, driven over the DevTools protocol by
-# peers/browser_driver.js), connects through the module and exchanges
-# messages; the same page served by another server block (another origin) is
-# refused with 403. The test reads the outcome from the page's DOM.
+# A real browser: a page served by the same nginx (peers/browser.html),
+# opened in headless Chromium (Debian's chromium, driven over the DevTools
+# protocol by peers/browser_driver.js), connects through the module with a
+# JWT in a cookie (ws_auth_jwt token=$cookie_session) and in a subprotocol
+# (subprotocol=bearer.), exchanges messages with the example backend
+# (examples/jwt_chat_server.py, which answers as the user nginx puts in
+# X-User) and writes the outcome into the page; the test reads it from the
+# DOM. Missing, forged and wrong-audience tokens get 401 (1006 in the
+# browser); the same page served by another server block (another origin)
+# is refused with 403 before its valid tokens are looked at; close_at_exp
+# closes with 1008 "token expired". The backend never sees the bearer entry.
 
 use strict;
 use warnings;
@@ -20,44 +26,115 @@ my $t = WsTest->new;
 plan skip_all => "no $CHROMIUM (Debian package chromium)" unless -x $CHROMIUM;
 plan skip_all => 'python3 websockets not installed'
     unless WsTest::have_python_websockets();
+plan skip_all => 'python3-jwt not installed'
+    unless (run_cmd(cmd => [python_bin(), '-c', 'import jwt'],
+        timeout => 30))[0] == 0;
 
 my $dir = $t->dir;
 mkdir "$dir/html";
 write_file("$dir/html/index.html", read_file(peer_path('browser.html')));
 
-my $backend_log = "$dir/backend.log";
+# The HMAC secret: 48 bytes, the last a newline (the file's exact bytes are
+# the secret), and another one for tokens that must fail.
+write_file("$dir/secret", join('', map { chr(33 + ($_ * 37) % 90) } 1 .. 47) . "\n");
+write_file("$dir/other-secret", 'x' x 48);
+
+# A token signed with $key (HS256) for the claims, exp relative to now.
+sub mint {
+    my ($key, %claims) = @_;
+    $claims{exp} = time() + $claims{exp} if defined $claims{exp};
+    my ($rc, $out) = run_cmd(timeout => 30, cmd => [python_bin(), '-c',
+        'import json, sys, jwt; '
+        . 'key = open(sys.argv[1], "rb").read(); '
+        . 'print(jwt.encode(json.loads(sys.argv[2]), key, algorithm="HS256"))',
+        $key, JSON::PP->new->canonical->encode(\%claims)]);
+    chomp $out;
+    $rc == 0 && $out =~ /^[\w-]+\.[\w-]+\.[\w-]+$/ or BAIL_OUT("mint: $out");
+    return $out;
+}
+
+my $alice = mint("$dir/secret", sub => 'alice', aud => 'chat', exp => 600);
+my $bob = mint("$dir/secret", sub => 'bob', aud => 'chat', exp => 600);
+my $forged = mint("$dir/other-secret", sub => 'mallory', aud => 'chat',
+    exp => 600);
+my $other_aud = mint("$dir/secret", sub => 'carol', aud => 'admin',
+    exp => 600);
+
 my $bp = $t->start_peer(name => 'backend', cmd => [python_bin(),
     "$FindBin::Bin/../examples/jwt_chat_server.py", 'PORT']);
+my $backend_log = "$dir/backend.log";
 my $pass = "ws_pass http://127.0.0.1:$bp;";
 
 my $port_b = free_port();
 
+# Server A (the harness's server, $t->port) serves the page and the
+# WebSockets: /ws/cookie takes the token from the cookie "session" and
+# checks the Origin against the Host (same, the default); /ws/proto takes it
+# from the subprotocol "bearer.TOKEN" and names the allowed origin. A second
+# access log says whether a session cookie or a bearer offer came, and for
+# whom, without the token.
+my $http = <<"HTTP";
+    map \$cookie_session \$has_session {
+        ""      no;
+        default yes;
+    }
+    map \$http_sec_websocket_protocol \$has_bearer {
+        "~(^|[ ,])bearer\\."  yes;
+        default              no;
+    }
+    log_format browser 'browser uri=\$uri status=\$status origin=\$http_origin '
+                       'session=\$has_session bearer=\$has_bearer '
+                       'user=\$ws_jwt_claim_sub reject=\$ws_reject_reason '
+                       'code=\$ws_close_code';
+HTTP
+
 my $server = <<"SERVER";
-        location = / {
-            root $dir/html;
-            index index.html;
-        }
+        access_log $dir/access.log ws;
+        access_log $dir/browser.log browser;
+
+        ws_auth_jwt_key_file $dir/secret alg=HS256;
+        ws_auth_jwt_require aud chat;
+
         location = /index.html {
             root $dir/html;
         }
-        location /ws/same {
+        location /ws/plain {
             $pass
+        }
+        location /ws/cookie {
+            $pass
+            ws_auth_jwt chat token=\$cookie_session;
+            ws_set_header X-User \$ws_jwt_claim_sub;
+        }
+        location /ws/proto {
+            $pass
+            ws_origin http://127.0.0.1:PORT_A;
+            ws_auth_jwt chat subprotocol=bearer.;
+            ws_set_header X-User \$ws_jwt_claim_sub;
+        }
+        location /ws/expiring {
+            $pass
+            ws_auth_jwt chat subprotocol=bearer.;
+            ws_auth_jwt_close_at_exp on;
+            ws_set_header X-User \$ws_jwt_claim_sub;
         }
 SERVER
 
+# Server B: the same page from another origin.
 my $servers = <<"SERVERS";
     server {
         listen 127.0.0.1:$port_b;
         server_name other;
 
-        location / {
+        location = /index.html {
             root $dir/html;
         }
     }
 SERVERS
 
-$t->run(server => $server, servers => $servers);
-my $port = $t->port;
+my $port = free_port();
+$server =~ s/PORT_A/$port/g;
+$t->run(port => $port, http => $http, server => $server, servers => $servers);
 
 # Opens $url in headless Chromium (a profile of its own each time) and
 # returns (outcomes, state, dom): the JSON lines of #outcome as hashes, the
@@ -72,6 +149,7 @@ sub browse {
             XDG_CONFIG_HOME => "$home/config", XDG_CACHE_HOME => "$home/cache" },
         cmd => ['node', peer_path('browser_driver.js'), $CHROMIUM,
             "$home/profile-$runs", $url, 20000]);
+    reap_browser("$home/profile-$runs");
     my ($pre) = $out =~ m{<pre id="outcome">(.*?)</pre>}s;
     my ($state) = $out =~ m{<div id="state">(.*?)</div>}s;
     my @res;
@@ -84,6 +162,20 @@ sub browse {
     }
     diag("chromium exited with $rc:\n$out") if $rc != 0 || !defined $state;
     return (\@res, $state // '', $out);
+}
+
+# Kills what is left of the browser started with the profile $profile
+# (the driver kills its process group; this is for a driver that was killed
+# itself): processes whose command line names that profile.
+sub reap_browser {
+    my ($profile) = @_;
+    my $arg = "--user-data-dir=$profile";
+    for my $proc (glob '/proc/[0-9]*') {
+        my $cmd = read_file("$proc/cmdline") // next;
+        next unless grep { $_ eq $arg } split /\0/, $cmd;
+        my ($pid) = $proc =~ m{(\d+)$};
+        kill 'KILL', $pid;
+    }
 }
 
 sub q_escape {
@@ -101,37 +193,181 @@ sub page_url {
     return "http://127.0.0.1:$page_port/index.html?" . join '&', @q;
 }
 
-my $res;
-my $state;
-my $dom;
+# The backend's JSON lines (events) after the mark $bmark.
+my $bmark = 0;
+sub backend_events {
+    my $log = read_file($backend_log) // '';
+    my @e;
+    for my $line (split /\n/, substr($log, $bmark)) {
+        my $e = eval { decode_json($line) } or next;
+        push @e, $e;
+    }
+    return @e;
+}
+sub backend_mark { $bmark = length(read_file($backend_log) // '') }
 
-# the page of the same origin: allowed, messages go both ways
+# The lines of browser.log as hashes, in order.
+sub browser_log {
+    my @e;
+    for my $line (split /\n/, read_file("$dir/browser.log") // '') {
+        next unless $line =~ s/^browser //;
+        push @e, { map { /^([a-z_]+)=(.*)$/ ? ($1, $2) : () } split / /, $line };
+    }
+    return @e;
+}
+
+sub by_case {
+    my ($res) = @_;
+    return { map { ($_->{case} // '?') => $_ } @$res };
+}
+
+my ($res, $state, $dom, $c);
+
+# The page of the same origin: a cookie token and a subprotocol token, each
+# authenticates its user; the backend sees the user in X-User and never the
+# bearer entry; the browser gets the subprotocol chat.
 
 $t->mark;
-($res, $state, $dom) = browse(page_url($port, msgs => ['hello', 'second'],
-    cases => ['same|/ws/same|']));
-is($state, 'done', 'same origin: the page ran to its end');
-is(scalar @$res, 1, 'same origin: one outcome');
-my $r = $res->[0] // {};
-ok($r->{open}, 'same origin: open');
-is_deeply($r->{received}, ['-: hello', '-: second'],
-    'same origin: messages echoed by the backend');
-is($r->{code}, 1000, 'same origin: closed with 1000');
+backend_mark();
+($res, $state, $dom) = browse(page_url($port, cookie => $alice,
+    msgs => ['hello', 'second'],
+    cases => ['plain|/ws/plain|', 'cookie|/ws/cookie|',
+        "proto|/ws/proto|chat bearer.$bob"]));
+is($state, 'done', 'same origin: the page ran to its end') or diag($dom);
+$c = by_case($res);
+is(scalar @$res, 3, 'same origin: three outcomes');
 
-# another origin: refused
+ok($c->{plain}{open}, 'no auth: open');
+is_deeply($c->{plain}{received}, ['-: hello', '-: second'],
+    'no auth: messages back, no user');
+is($c->{plain}{code}, 1000, 'no auth: closed with 1000');
+
+ok($c->{cookie}{open}, 'cookie token: open');
+ok(!$c->{cookie}{error}, 'cookie token: no error event');
+is_deeply($c->{cookie}{received}, ['alice: hello', 'alice: second'],
+    'cookie token: the backend answers as alice');
+is($c->{cookie}{protocol}, '', 'cookie token: no subprotocol');
+is($c->{cookie}{code}, 1000, 'cookie token: closed with 1000');
+
+ok($c->{proto}{open}, 'subprotocol token: open');
+ok(!$c->{proto}{error}, 'subprotocol token: no error event');
+is($c->{proto}{protocol}, 'chat',
+    'subprotocol token: the browser got the subprotocol chat');
+is_deeply($c->{proto}{received}, ['bob: hello', 'bob: second'],
+    'subprotocol token: the backend answers as bob');
+is($c->{proto}{code}, 1000, 'subprotocol token: closed with 1000');
+
+my @ev = backend_events();
+my @open = grep { $_->{event} eq 'open' } @ev;
+is_deeply([map { "$_->{path} $_->{user}" } @open],
+    ['/ws/plain -', '/ws/cookie alice', '/ws/proto bob'],
+    'backend: three WebSockets, users from X-User');
+my ($po) = grep { $_->{path} eq '/ws/proto' } @open;
+is($po && $po->{offered}, 'chat',
+    'backend: the subprotocol offer holds chat, no bearer entry');
+is($po && $po->{subprotocol}, 'chat', 'backend: chose chat');
+is_deeply([map { "$_->{path} $_->{user} $_->{text}" }
+        grep { $_->{event} eq 'message' } @ev],
+    ['/ws/plain - hello', '/ws/plain - second',
+     '/ws/cookie alice hello', '/ws/cookie alice second',
+     '/ws/proto bob hello', '/ws/proto bob second'],
+    'backend: the messages of the page, in order');
+
+# no token and bad tokens: 401, the browser sees 1006; the backend sees
+# nothing, the token is not in the error log
 
 $t->mark;
-($res, $state, $dom) = browse(page_url($port_b, msgs => ['hello'],
-    cases => ['other|/ws/same|']));
-is($state, 'done', 'other origin: the page ran to its end');
-$r = $res->[0] // {};
-ok(!$r->{open}, 'other origin: not open');
-ok($r->{error}, 'other origin: error event');
-is($r->{code}, 1006, 'other origin: close code 1006');
+backend_mark();
+($res, $state, $dom) = browse(page_url($port, msgs => ['hello'],
+    cases => ['nocookie|/ws/cookie|', 'noproto|/ws/proto|chat',
+        "forged|/ws/proto|chat bearer.$forged",
+        "aud|/ws/proto|chat bearer.$other_aud"]));
+is($state, 'done', 'refused tokens: the page ran to its end') or diag($dom);
+$c = by_case($res);
+for my $name (qw(nocookie noproto forged aud)) {
+    my $r = $c->{$name} // {};
+    ok(!$r->{open} && $r->{error} && ($r->{code} // 0) == 1006,
+        "$name: refused, error event, 1006 in the browser")
+        or diag(explain($r));
+}
+$t->log_ok('info', 'ws: no token, refused in location "/ws/cookie"');
+$t->log_ok('info', 'ws: no token, refused in location "/ws/proto"');
+$t->log_ok('info', 'ws: invalid token: bad signature, refused in location '
+    . '"/ws/proto"');
+$t->log_ok('info', 'ws: invalid token: claim "aud" mismatch, refused in '
+    . 'location "/ws/proto"');
+is(scalar(grep { $_->{event} eq 'open' } backend_events()), 0,
+    'refused tokens: nothing reached the backend');
+my $log = substr $t->error_log, $t->{mark};
+for my $tok ($forged, $other_aud) {
+    my ($sig) = $tok =~ /\.([^.]+)$/;
+    ok(index($log, $sig) < 0, 'refused tokens: no token in the error log');
+}
+
+# The same page from server B, another origin, with a valid cookie (sent:
+# the cookie is for the host, whatever the port) and a valid subprotocol
+# token: refused by the Origin check before the token is looked at.
+
+$t->mark;
+backend_mark();
+($res, $state, $dom) = browse(page_url($port_b, cookie => $alice,
+    msgs => ['hello'],
+    cases => ['cookie|/ws/cookie|', "proto|/ws/proto|chat bearer.$bob"]));
+is($state, 'done', 'other origin: the page ran to its end') or diag($dom);
+$c = by_case($res);
+for my $name (qw(cookie proto)) {
+    my $r = $c->{$name} // {};
+    ok(!$r->{open}, "other origin, $name token: not open");
+    ok($r->{error}, "other origin, $name token: error event");
+    is($r->{code}, 1006, "other origin, $name token: close code 1006");
+}
 $t->log_ok('info', qq{ws: origin "http://127.0.0.1:$port_b" not allowed }
-    . 'in location "/ws/same"');
+    . 'in location "/ws/cookie"');
+$t->log_ok('info', qq{ws: origin "http://127.0.0.1:$port_b" not allowed }
+    . 'in location "/ws/proto"');
+$t->log_not('info', qr/ws: (no|invalid) token/,
+    'other origin: no token check');
+is(scalar(grep { $_->{event} eq 'open' } backend_events()), 0,
+    'other origin: nothing reached the backend');
 
-diag(read_file("$dir/backend.log"));
+# ws_auth_jwt_close_at_exp: a token expiring in 2 s; the browser gets 1008
+# "token expired", the backend 1001.
+
+$t->mark;
+backend_mark();
+my $short = mint("$dir/secret", sub => 'dave', aud => 'chat', exp => 2);
+($res, $state, $dom) = browse(page_url($port, msgs => ['hello'],
+    cases => ["expiring|/ws/expiring|chat bearer.$short|hold"]));
+is($state, 'done', 'close at exp: the page ran to its end') or diag($dom);
+$c = by_case($res)->{expiring} // {};
+ok($c->{open}, 'close at exp: open');
+is_deeply($c->{received}, ['dave: hello'], 'close at exp: message back');
+is($c->{code}, 1008, 'close at exp: close code 1008 in the browser');
+is($c->{reason}, 'token expired', 'close at exp: reason in the browser');
+ok($c->{clean}, 'close at exp: a clean close');
+$t->log_ok('info', 'ws: token expired, closing');
+my ($bc) = grep { $_->{event} eq 'close' } backend_events();
+is($bc && $bc->{code}, 1001, 'close at exp: 1001 to the backend');
+
+# what the access log of server A says, token-free
+
+my @bl = browser_log();
+my %seen = map { ("$_->{uri} $_->{status} $_->{origin} $_->{session} "
+    . "$_->{bearer} $_->{user} $_->{reject}") => 1 } @bl;
+for my $want (
+    "/ws/cookie 101 http://127.0.0.1:$port yes no alice ",
+    "/ws/proto 101 http://127.0.0.1:$port yes yes bob ",
+    "/ws/cookie 401 http://127.0.0.1:$port no no - auth",
+    "/ws/proto 401 http://127.0.0.1:$port no yes - auth",
+    "/ws/cookie 403 http://127.0.0.1:$port_b yes no - origin",
+    "/ws/proto 403 http://127.0.0.1:$port_b yes yes - origin",
+    "/ws/expiring 101 http://127.0.0.1:$port no yes dave ")
+{
+    ok($seen{$want}, "access log: $want") or diag(explain(\@bl));
+}
+my $bltext = read_file("$dir/browser.log") // '';
+ok(index($bltext, (split /\./, $alice)[2]) < 0,
+    'access log: no token');
 
 $t->stop;
 done_testing;
