@@ -1,11 +1,13 @@
 // Headless Chromium driven over the DevTools protocol (node ws), for
 // t/browser.t.
 //
-//   node browser_driver.js CHROMIUM PROFILE_DIR URL TIMEOUT_MS
+//   node browser_driver.js CHROMIUM PROFILE_DIR URL TIMEOUT_MS [UNTIL [RUN]]
 //
 // Starts CHROMIUM --headless with a fresh profile in PROFILE_DIR and a
-// DevTools port chosen by the browser (127.0.0.1 only), opens URL, waits in
-// real time until the page's #state reads "done" (or TIMEOUT_MS passed),
+// DevTools port chosen by the browser (127.0.0.1 only), opens URL, runs the
+// JavaScript RUN in the page once it has loaded (if given), waits in real
+// time until the JavaScript expression UNTIL is true (default: the page's
+// #state reads "done") or TIMEOUT_MS passed,
 // prints the page's DOM (document.documentElement.outerHTML) to stdout and
 // closes the browser; its whole process group is killed at the end.
 // --dump-dom alone cannot wait for a WebSocket: virtual time does not stop
@@ -20,7 +22,9 @@ const fs = require('fs');
 const path = require('path');
 const WebSocket = require('ws');
 
-const [chromium, profile, url, timeoutArg] = process.argv.slice(2);
+const [chromium, profile, url, timeoutArg, untilArg, runArg] = process.argv.slice(2);
+const until = untilArg || 'document.getElementById("state") !== null'
+    + ' && document.getElementById("state").textContent === "done"';
 if (!chromium || !profile || !url) {
     process.stderr.write('usage: browser_driver.js CHROMIUM PROFILE_DIR URL TIMEOUT_MS\n');
     process.exit(1);
@@ -141,11 +145,16 @@ async function evaluate(s, expression) {
     const s = await session(await pageTarget(port));
     await s.send('Page.enable');
     await s.send('Page.navigate', { url });
+    if (runArg) {
+        while (Date.now() < deadline
+               && await evaluate(s, 'document.readyState') !== 'complete') {
+            await sleep(50);
+        }
+        await evaluate(s, runArg);
+    }
     let done = false;
     while (Date.now() < deadline) {
-        const state = await evaluate(s,
-            'document.getElementById("state") && document.getElementById("state").textContent');
-        if (state === 'done') {
+        if (await evaluate(s, '!!(' + until + ')') === true) {
             done = true;
             break;
         }
