@@ -17,6 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use JSON::PP;
+use POSIX ();
 use Test::More;
 use WsTest;
 
@@ -138,17 +139,20 @@ $t->run(port => $port, http => $http, server => $server, servers => $servers);
 
 # Opens $url in headless Chromium (a profile of its own each time) and
 # returns (outcomes, state, dom): the JSON lines of #outcome as hashes, the
-# text of #state.
+# text of #state. Options (see peers/browser_driver.js): until => a
+# JavaScript expression to wait for instead of #state "done", run => a
+# script run once the page has loaded.
 my $runs = 0;
 sub browse {
-    my ($url) = @_;
+    my ($url, %o) = @_;
     $runs++;
     my $home = "$dir/chromium";
     my ($rc, $out) = run_cmd(timeout => 40, env => {
             %{ WsTest::node_env() }, HOME => $home,
             XDG_CONFIG_HOME => "$home/config", XDG_CACHE_HOME => "$home/cache" },
         cmd => ['node', peer_path('browser_driver.js'), $CHROMIUM,
-            "$home/profile-$runs", $url, 20000]);
+            "$home/profile-$runs", $url, 20000,
+            grep { defined } $o{until}, $o{run}]);
     reap_browser("$home/profile-$runs");
     my ($pre) = $out =~ m{<pre id="outcome">(.*?)</pre>}s;
     my ($state) = $out =~ m{<div id="state">(.*?)</div>}s;
@@ -160,7 +164,8 @@ sub browse {
         $line =~ s/&amp;/&/g;
         push @res, eval { decode_json($line) } // { bad => $line };
     }
-    diag("chromium exited with $rc:\n$out") if $rc != 0 || !defined $state;
+    diag("chromium exited with $rc:\n$out")
+        if $rc != 0 || (!defined $state && !$o{until});
     return (\@res, $state // '', $out);
 }
 
@@ -330,12 +335,12 @@ $t->log_not('info', qr/ws: (no|invalid) token/,
 is(scalar(grep { $_->{event} eq 'open' } backend_events()), 0,
     'other origin: nothing reached the backend');
 
-# ws_auth_jwt_close_at_exp: a token expiring in 2 s; the browser gets 1008
-# "token expired", the backend 1001.
+# ws_auth_jwt_close_at_exp: a token expiring in 5 s (time for the browser to
+# start); the browser gets 1008 "token expired", the backend 1001.
 
 $t->mark;
 backend_mark();
-my $short = mint("$dir/secret", sub => 'dave', aud => 'chat', exp => 2);
+my $short = mint("$dir/secret", sub => 'dave', aud => 'chat', exp => 5);
 ($res, $state, $dom) = browse(page_url($port, msgs => ['hello'],
     cases => ["expiring|/ws/expiring|chat bearer.$short|hold"]));
 is($state, 'done', 'close at exp: the page ran to its end') or diag($dom);
@@ -370,4 +375,69 @@ ok(index($bltext, (split /\./, $alice)[2]) < 0,
     'access log: no token');
 
 $t->stop;
+
+# The example: examples/jwt-chat.conf started as examples/run.sh starts it
+# (this module, other ports), its backend and its page in the browser, with
+# a token in the URL's fragment, over the subprotocol and over the cookie.
+
+my $ex = "$dir/example";
+mkdir $_ for $ex, "$ex/logs", "$ex/temp", "$ex/html";
+my $examples = "$FindBin::Bin/../examples";
+write_file("$ex/html/jwt-chat.html", read_file("$examples/jwt-chat.html"));
+write_file("$ex/jwt-secret", read_file("$dir/secret"));
+my $ex_bp = $t->start_peer(name => 'example-backend',
+    cmd => [python_bin(), "$examples/jwt_chat_server.py", 'PORT']);
+my $ex_port = free_port();
+my $conf = read_file("$examples/jwt-chat.conf");
+$conf =~ s/^load_module .*;/load_module "$t->{module}";/m;
+$conf =~ s/^worker_processes .*;/worker_processes 1;/m;
+$conf =~ s/127\.0\.0\.1:8080/127.0.0.1:$ex_port/g;
+$conf =~ s/127\.0\.0\.1:9001/127.0.0.1:$ex_bp/g;
+write_file("$ex/nginx.conf", $conf);
+my @ex_nginx = ($t->{nginx}, '-p', "$ex/", '-c', "$ex/nginx.conf");
+my ($trc, $tout) = run_cmd(cmd => [@ex_nginx, '-t'], timeout => 30,
+    preload => 1);
+is($trc, 0, 'example: nginx -t accepts examples/jwt-chat.conf')
+    or diag($tout);
+my $ex_pid = spawn_cmd(cmd => [@ex_nginx, '-g', 'daemon off;'],
+    log => "$ex/stderr.log", env => $ENV{NGX_WS_PRELOAD}
+        ? { LD_PRELOAD => $ENV{NGX_WS_PRELOAD} } : {});
+ok(wait_port($ex_port, 20), 'example: nginx listens')
+    or diag(read_file("$ex/logs/error.log") // '');
+
+my $erin = mint("$dir/secret", sub => 'erin', aud => 'chat', exp => 600);
+my $page_js = 'document.getElementById("connect").click();'
+    . ' var iv = setInterval(function () {'
+    . ' if (!document.getElementById("message").disabled) {'
+    . ' clearInterval(iv);'
+    . ' document.getElementById("message").value = "hi from MODE";'
+    . ' document.getElementById("send").requestSubmit(); } }, 20);';
+for my $mode (qw(subprotocol cookie)) {
+    my $run = $page_js =~ s/MODE/$mode/r;
+    $run = qq{document.querySelector("input[value=cookie]").checked = true; $run}
+        if $mode eq 'cookie';
+    (undef, undef, $dom) = browse("http://127.0.0.1:$ex_port/#token=$erin",
+        run => $run, until => 'document.getElementById("log").textContent'
+            . ".indexOf('erin: hi from $mode') >= 0");
+    my ($shown) = $dom =~ m{<div id="log">(.*?)</div></div>}s;
+    $shown = join ' | ', ($shown // '') =~ m{<div>(.*?)(?:</div>|$)}g;
+    is($shown, "connecting ($mode) | open, subprotocol \""
+        . ($mode eq 'cookie' ? '' : 'chat') . "\" | erin: hi from $mode",
+        "example page, $mode token: the chat works");
+}
+
+kill 'QUIT', $ex_pid;
+my $deadline = time + 10;
+sleep 0.05 while time < $deadline && waitpid($ex_pid, POSIX::WNOHANG()) == 0;
+my $ex_access = read_file("$ex/logs/access.log") // '';
+like($ex_access, qr{"GET /chat HTTP/1.1" 101 user=erin origin="http://127\.0\.0\.1:$ex_port" protocols="chat, bearer\.REDACTED"},
+    'example: access log line of the subprotocol WebSocket');
+like($ex_access, qr{"GET /chat-cookie HTTP/1.1" 101 user=erin },
+    'example: access log line of the cookie WebSocket');
+my $erin_sig = (split /\./, $erin)[2];
+ok(index($ex_access . (read_file("$ex/logs/error.log") // ''), $erin_sig) < 0,
+    'example: the token is in no log');
+unlike(read_file("$ex/logs/error.log") // '', qr/\[(alert|emerg|crit)\]/,
+    'example: no alert in the error log');
+
 done_testing;
