@@ -430,7 +430,7 @@ kill 'QUIT', $ex_pid;
 my $deadline = time + 10;
 sleep 0.05 while time < $deadline && waitpid($ex_pid, POSIX::WNOHANG()) == 0;
 my $ex_access = read_file("$ex/logs/access.log") // '';
-like($ex_access, qr{"GET /chat HTTP/1.1" 101 user=erin origin="http://127\.0\.0\.1:$ex_port" protocols="chat, bearer\.REDACTED"},
+like($ex_access, qr{"GET /chat HTTP/1.1" 101 user=erin origin="http://127\.0\.0\.1:$ex_port" protocols="chat, bearer\.\[token\]"},
     'example: access log line of the subprotocol WebSocket');
 like($ex_access, qr{"GET /chat-cookie HTTP/1.1" 101 user=erin },
     'example: access log line of the cookie WebSocket');
