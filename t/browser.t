@@ -9,6 +9,8 @@
 # browser); the same page served by another server block (another origin)
 # is refused with 403 before its valid tokens are looked at; close_at_exp
 # closes with 1008 "token expired". The backend never sees the bearer entry.
+# Then examples/jwt-chat.conf runs as examples/run.sh would start it and its
+# page (examples/jwt-chat.html) chats in the browser.
 
 use strict;
 use warnings;
@@ -19,6 +21,7 @@ use lib "$FindBin::Bin/lib";
 use JSON::PP;
 use POSIX ();
 use Test::More;
+use Time::HiRes qw(sleep);
 use WsTest;
 
 my $CHROMIUM = '/usr/bin/chromium';
