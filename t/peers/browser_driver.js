@@ -9,7 +9,9 @@
 // time until the JavaScript expression UNTIL is true (default: the page's
 // #state reads "done") or TIMEOUT_MS passed,
 // prints the page's DOM (document.documentElement.outerHTML) to stdout and
-// closes the browser; its whole process group is killed at the end.
+// closes the browser; what the browser logs for the page (console messages,
+// exceptions, failed WebSocket handshakes with their reason) goes to stderr
+// as lines "browser: LEVEL TEXT"; its whole process group is killed at the end.
 // --dump-dom alone cannot wait for a WebSocket: virtual time does not stop
 // for one, so the DOM would be dumped before the exchange.
 //
@@ -111,6 +113,18 @@ function session(wsUrl) {
         const pending = new Map();
         ws.on('message', (data) => {
             const m = JSON.parse(data);
+            if (m.method === 'Log.entryAdded') {
+                const e = m.params.entry;
+                process.stderr.write('browser: ' + e.level + ' ' + e.text + '\n');
+            } else if (m.method === 'Runtime.consoleAPICalled') {
+                const text = m.params.args.map((a) => (a.value !== undefined
+                    ? String(a.value) : a.description || a.type)).join(' ');
+                process.stderr.write('browser: console.' + m.params.type + ' ' + text + '\n');
+            } else if (m.method === 'Runtime.exceptionThrown') {
+                const d = m.params.exceptionDetails;
+                process.stderr.write('browser: exception '
+                    + (d.exception && d.exception.description || d.text) + '\n');
+            }
             if (m.id && pending.has(m.id)) {
                 const p = pending.get(m.id);
                 pending.delete(m.id);
@@ -144,6 +158,8 @@ async function evaluate(s, expression) {
     const port = await devtoolsPort();
     const s = await session(await pageTarget(port));
     await s.send('Page.enable');
+    await s.send('Log.enable');
+    await s.send('Runtime.enable');
     await s.send('Page.navigate', { url });
     if (runArg) {
         while (Date.now() < deadline
