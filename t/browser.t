@@ -141,8 +141,9 @@ $server =~ s/PORT_A/$port/g;
 $t->run(port => $port, http => $http, server => $server, servers => $servers);
 
 # Opens $url in headless Chromium (a profile of its own each time) and
-# returns (outcomes, state, dom): the JSON lines of #outcome as hashes, the
-# text of #state. Options (see peers/browser_driver.js): until => a
+# returns (outcomes, state, dom, log): the JSON lines of #outcome as hashes,
+# the text of #state, the DOM, and what the browser logged for the page
+# (lines "LEVEL TEXT": console, exceptions, failed WebSocket handshakes). Options (see peers/browser_driver.js): until => a
 # JavaScript expression to wait for instead of #state "done", run => a
 # script run once the page has loaded.
 my $runs = 0;
@@ -169,7 +170,8 @@ sub browse {
     }
     diag("chromium exited with $rc:\n$out")
         if $rc != 0 || (!defined $state && !$o{until});
-    return (\@res, $state // '', $out);
+    my @log = $out =~ /^browser: (.*)$/mg;
+    return (\@res, $state // '', $out, \@log);
 }
 
 # Kills what is left of the browser started with the profile $profile
@@ -224,26 +226,44 @@ sub browser_log {
     return @e;
 }
 
+# How many failed handshakes to $path the browser logged with the status
+# $code: Chromium says "Unexpected response code: 403", and for a 401 with
+# its WWW-Authenticate challenge (Bearer, a scheme it has no credentials
+# for) "HTTP Authentication failed; no valid credentials available".
+sub refusals {
+    my ($blog, $path, $code) = @_;
+    my $why = $code == 401
+        ? qr/HTTP Authentication failed; no valid credentials available/
+        : qr/Unexpected response code: $code\b/;
+    return scalar grep {
+        m{^error WebSocket connection to 'ws://127\.0\.0\.1:$port$path' failed: }
+            && /$why/
+    } @$blog;
+}
+
 sub by_case {
     my ($res) = @_;
     return { map { ($_->{case} // '?') => $_ } @$res };
 }
 
-my ($res, $state, $dom, $c);
+my ($res, $state, $dom, $c, $blog);
 
 # The page of the same origin: a cookie token and a subprotocol token, each
 # authenticates its user; the backend sees the user in X-User and never the
-# bearer entry; the browser gets the subprotocol chat.
+# bearer entry; the browser gets the subprotocol chat. A page must offer a
+# subprotocol of the backend beside the bearer entry: offered alone, the
+# entry is removed, the backend chooses none, and the browser fails a
+# handshake that answers no subprotocol to its offer.
 
 $t->mark;
 backend_mark();
-($res, $state, $dom) = browse(page_url($port, cookie => $alice,
+($res, $state, $dom, $blog) = browse(page_url($port, cookie => $alice,
     msgs => ['hello', 'second'],
     cases => ['plain|/ws/plain|', 'cookie|/ws/cookie|',
-        "proto|/ws/proto|chat bearer.$bob"]));
+        "proto|/ws/proto|chat bearer.$bob", "alone|/ws/proto|bearer.$bob"]));
 is($state, 'done', 'same origin: the page ran to its end') or diag($dom);
 $c = by_case($res);
-is(scalar @$res, 3, 'same origin: three outcomes');
+is(scalar @$res, 4, 'same origin: four outcomes');
 
 ok($c->{plain}{open}, 'no auth: open');
 is_deeply($c->{plain}{received}, ['-: hello', '-: second'],
@@ -265,15 +285,25 @@ is_deeply($c->{proto}{received}, ['bob: hello', 'bob: second'],
     'subprotocol token: the backend answers as bob');
 is($c->{proto}{code}, 1000, 'subprotocol token: closed with 1000');
 
+ok(!$c->{alone}{open} && $c->{alone}{error}
+    && ($c->{alone}{code} // 0) == 1006,
+    'bearer entry alone: the browser fails the handshake (1006)');
+ok((grep { m{^error WebSocket connection to 'ws://127\.0\.0\.1:$port/ws/proto' }
+        && /Sent non-empty 'Sec-WebSocket-Protocol' header but no response/ }
+        @$blog),
+    'bearer entry alone: the browser says why') or diag(explain($blog));
+
 my @ev = backend_events();
 my @open = grep { $_->{event} eq 'open' } @ev;
 is_deeply([map { "$_->{path} $_->{user}" } @open],
-    ['/ws/plain -', '/ws/cookie alice', '/ws/proto bob'],
-    'backend: three WebSockets, users from X-User');
-my ($po) = grep { $_->{path} eq '/ws/proto' } @open;
+    ['/ws/plain -', '/ws/cookie alice', '/ws/proto bob', '/ws/proto bob'],
+    'backend: four WebSockets (the last one refused by the browser), users '
+    . 'from X-User');
+my ($po, $pa) = grep { $_->{path} eq '/ws/proto' } @open;
 is($po && $po->{offered}, 'chat',
     'backend: the subprotocol offer holds chat, no bearer entry');
 is($po && $po->{subprotocol}, 'chat', 'backend: chose chat');
+is($pa && $pa->{offered}, '', 'backend: the bearer entry alone, no offer');
 is_deeply([map { "$_->{path} $_->{user} $_->{text}" }
         grep { $_->{event} eq 'message' } @ev],
     ['/ws/plain - hello', '/ws/plain - second',
@@ -286,7 +316,7 @@ is_deeply([map { "$_->{path} $_->{user} $_->{text}" }
 
 $t->mark;
 backend_mark();
-($res, $state, $dom) = browse(page_url($port, msgs => ['hello'],
+($res, $state, $dom, $blog) = browse(page_url($port, msgs => ['hello'],
     cases => ['nocookie|/ws/cookie|', 'noproto|/ws/proto|chat',
         "forged|/ws/proto|chat bearer.$forged",
         "aud|/ws/proto|chat bearer.$other_aud"]));
@@ -298,6 +328,10 @@ for my $name (qw(nocookie noproto forged aud)) {
         "$name: refused, error event, 1006 in the browser")
         or diag(explain($r));
 }
+is(refusals($blog, '/ws/cookie', 401), 1, 'refused tokens: the browser saw '
+    . 'one 401 from /ws/cookie') or diag(explain($blog));
+is(refusals($blog, '/ws/proto', 401), 3, 'refused tokens: the browser saw '
+    . 'three 401 from /ws/proto') or diag(explain($blog));
 $t->log_ok('info', 'ws: no token, refused in location "/ws/cookie"');
 $t->log_ok('info', 'ws: no token, refused in location "/ws/proto"');
 $t->log_ok('info', 'ws: invalid token: bad signature, refused in location '
@@ -318,7 +352,7 @@ for my $tok ($forged, $other_aud) {
 
 $t->mark;
 backend_mark();
-($res, $state, $dom) = browse(page_url($port_b, cookie => $alice,
+($res, $state, $dom, $blog) = browse(page_url($port_b, cookie => $alice,
     msgs => ['hello'],
     cases => ['cookie|/ws/cookie|', "proto|/ws/proto|chat bearer.$bob"]));
 is($state, 'done', 'other origin: the page ran to its end') or diag($dom);
@@ -329,6 +363,8 @@ for my $name (qw(cookie proto)) {
     ok($r->{error}, "other origin, $name token: error event");
     is($r->{code}, 1006, "other origin, $name token: close code 1006");
 }
+is(refusals($blog, $_, 403), 1, "other origin: the browser saw a 403 from $_")
+    or diag(explain($blog)) for '/ws/cookie', '/ws/proto';
 $t->log_ok('info', qq{ws: origin "http://127.0.0.1:$port_b" not allowed }
     . 'in location "/ws/cookie"');
 $t->log_ok('info', qq{ws: origin "http://127.0.0.1:$port_b" not allowed }
