@@ -45,6 +45,7 @@ const browser = spawn(chromium, [
     '--no-first-run', '--no-default-browser-check', '--disable-extensions',
     '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--no-proxy-server', '--password-store=basic',
+    '--disable-dev-shm-usage',
     'about:blank',
 ], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
 
