@@ -221,6 +221,34 @@ static ngx_command_t  ngx_http_ws_commands[] = {
       offsetof(ngx_http_ws_loc_conf_t, max_lifetime),
       NULL },
 
+    { ngx_string("ws_frame_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ws_set_msec_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, frame_timeout),
+      NULL },
+
+    { ngx_string("ws_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ws_set_msec_off,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("ws_pong_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, pong_timeout),
+      NULL },
+
+    { ngx_string("ws_ping_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, ping_upstream),
+      NULL },
+
     { ngx_string("ws_next_upstream"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_conf_set_bitmask_slot,
@@ -351,6 +379,8 @@ ngx_module_t  ngx_http_ws_module = {
 #define NGX_HTTP_WS_VAR_BYTES_IN         4
 #define NGX_HTTP_WS_VAR_BYTES_OUT        5
 #define NGX_HTTP_WS_VAR_DURATION         6
+#define NGX_HTTP_WS_VAR_PING_RTT         7
+#define NGX_HTTP_WS_VAR_PINGS            8
 
 
 static ngx_http_variable_t  ngx_http_ws_vars[] = {
@@ -375,6 +405,12 @@ static ngx_http_variable_t  ngx_http_ws_vars[] = {
 
     { ngx_string("ws_duration"), NULL, ngx_http_ws_variable,
       NGX_HTTP_WS_VAR_DURATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_ping_rtt"), NULL, ngx_http_ws_variable,
+      NGX_HTTP_WS_VAR_PING_RTT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_pings"), NULL, ngx_http_ws_variable,
+      NGX_HTTP_WS_VAR_PINGS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_reject_reason"), NULL, ngx_http_ws_reject_variable,
       0, 0, 0 },
@@ -472,6 +508,20 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_WS_VAR_BYTES_OUT:
         n = t->dir[1].bytes_out;
+        break;
+
+    case NGX_HTTP_WS_VAR_PINGS:
+        n = t->side[NGX_HTTP_WS_CLIENT].pings;
+        break;
+
+    case NGX_HTTP_WS_VAR_PING_RTT:
+
+        if (t->side[NGX_HTTP_WS_CLIENT].rtt < 0) {
+            ngx_str_set(v, "-");
+            return NGX_OK;
+        }
+
+        n = t->side[NGX_HTTP_WS_CLIENT].rtt;
         break;
 
     default: /* NGX_HTTP_WS_VAR_DURATION */
@@ -675,6 +725,10 @@ ngx_http_ws_create_loc_conf(ngx_conf_t *cf)
     conf->send_timeout = NGX_CONF_UNSET_MSEC;
     conf->idle_timeout = NGX_CONF_UNSET_MSEC;
     conf->max_lifetime = NGX_CONF_UNSET_MSEC;
+    conf->frame_timeout = NGX_CONF_UNSET_MSEC;
+    conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->pong_timeout = NGX_CONF_UNSET_MSEC;
+    conf->ping_upstream = NGX_CONF_UNSET;
 
     ngx_str_set(&conf->upstream.module, "ws");
 
@@ -725,6 +779,24 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->send_timeout, prev->send_timeout, 60000);
     ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
     ngx_conf_merge_msec_value(conf->max_lifetime, prev->max_lifetime, 0);
+    ngx_conf_merge_msec_value(conf->frame_timeout, prev->frame_timeout, 0);
+
+    /*
+     * Liveness by default: a healthy idle client (every browser answers
+     * pings) is never dropped, one that vanished without a FIN is found
+     * within a minute (a ping 20 to 40 s after it was last heard, then 20 s
+     * for its pong).
+     */
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval,
+                              20000);
+    ngx_conf_merge_msec_value(conf->pong_timeout, prev->pong_timeout, 20000);
+    ngx_conf_merge_value(conf->ping_upstream, prev->ping_upstream, 0);
+
+    if (conf->pong_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ws_pong_timeout\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_bitmask_value(conf->upstream.next_upstream,
                                  prev->upstream.next_upstream,

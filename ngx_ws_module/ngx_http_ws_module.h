@@ -73,6 +73,10 @@ typedef struct {
     ngx_msec_t                   send_timeout;
     ngx_msec_t                   idle_timeout;  /* 0: off */
     ngx_msec_t                   max_lifetime;  /* 0: off */
+    ngx_msec_t                   frame_timeout; /* 0: off */
+    ngx_msec_t                   ping_interval; /* 0: off */
+    ngx_msec_t                   pong_timeout;
+    ngx_flag_t                   ping_upstream;
 
 #if (NGX_HTTP_SSL)
     ngx_uint_t                   ssl;
@@ -132,6 +136,17 @@ typedef struct {
     unsigned                     close_queued:1;
     unsigned                     close_sent:1;  /* a close was written */
     unsigned                     offended:1;    /* sent an invalid frame */
+
+    /* liveness, seen by the tunnel's timer: ws_ping_interval */
+    unsigned                     pinging:1;     /* the proxy's ping is out */
+    unsigned                     in_frame:1;    /* mid-frame at a check */
+    uint32_t                     pings;         /* the proxy's, sent */
+    ngx_msec_t                   heard;         /* bytes from it last seen */
+    ngx_msec_t                   ping_at;       /* the proxy's ping sent */
+    ngx_msec_t                   frame_since;   /* in_frame since */
+    ngx_msec_int_t               rtt;           /* of the last pong, or -1 */
+    off_t                        heard_bytes;   /* bytes_in then */
+    uint64_t                     frame_count;   /* its frames then */
 } ngx_http_ws_side_t;
 
 
@@ -393,6 +408,7 @@ void ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_relay_close(ngx_http_ws_tunnel_t *t, ngx_uint_t code);
 void ngx_http_ws_relay_close_to(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t code, ngx_str_t *reason);
+void ngx_http_ws_relay_lost(ngx_http_ws_tunnel_t *t, ngx_uint_t side);
 ngx_int_t ngx_http_ws_relay_control(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     ngx_uint_t opcode, u_char *data, size_t len);
 void ngx_http_ws_relay_free(ngx_http_ws_tunnel_t *t);

@@ -353,6 +353,13 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
     ngx_uint_t          src_side, dst_side, level;
     ngx_http_ws_dir_t  *d;
 
+    if (t->dir[i].parser.pong_seen) {
+        /* the pong of the proxy's ping, taken out of the stream */
+        t->dir[i].parser.pong_seen = 0;
+        t->side[i].rtt = (ngx_msec_int_t) (ngx_current_msec
+                                           - t->side[i].ping_at);
+    }
+
     if (rc == WS_SCAN_OK) {
         return;
     }
@@ -418,6 +425,43 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
                              src_side == NGX_HTTP_WS_CLIENT
                              ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR,
                              NULL);
+}
+
+
+void
+ngx_http_ws_relay_lost(ngx_http_ws_tunnel_t *t, ngx_uint_t side)
+{
+    ngx_http_ws_dir_t   *to;
+    ngx_http_ws_side_t  *s;
+
+    /*
+     * A side that did not answer the proxy's ping is gone (no FIN came):
+     * no close handshake with it, 1001 to the other side.
+     */
+
+    ngx_log_error(NGX_LOG_INFO, t->connection->log, 0,
+                  "ws: %s did not answer ping, closing",
+                  ngx_http_ws_side_name[side]);
+
+    ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, WS_CLOSE_ABNORMAL);
+
+    s = &t->side[side];
+    s->dead = 1;
+    s->close_recv = 1;
+    t->again = 1;
+
+    if (side == NGX_HTTP_WS_CLIENT) {
+        t->connection->error = 1;
+    }
+
+    to = ngx_http_ws_dir_to(t, side);
+
+    ws_discard_output(&to->parser, &to->buf);
+    ngx_http_ws_ctl_clear(to);
+
+    ngx_http_ws_inject_close(t, 1 - side, WS_CLOSE_GOING_AWAY, NULL);
+
+    ngx_http_ws_relay_run(t);
 }
 
 

@@ -28,6 +28,8 @@ static void ngx_http_ws_timer_handler(ngx_event_t *ev);
 
 static const char  ngx_http_ws_token_expired[] = "token expired";
 static ngx_str_t   ngx_http_ws_token_reason = ngx_string("token expired");
+static ngx_str_t   ngx_http_ws_frame_reason = ngx_string("frame timeout");
+static ngx_int_t ngx_http_ws_watch(ngx_http_ws_tunnel_t *t);
 static ngx_msec_int_t ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t,
     const char **what);
 static void ngx_http_ws_finalize(ngx_http_ws_tunnel_t *t);
@@ -180,6 +182,11 @@ ngx_http_ws_tunnel_init(void *data)
     t->started = ngx_current_msec;
     t->last_data = t->started;
 
+    for (i = 0; i < 2; i++) {
+        t->side[i].heard = t->started;
+        t->side[i].rtt = -1;
+    }
+
     if (ctx->token_expires) {
         /* ws_auth_jwt_close_at_exp: the token's exp on ngx_current_msec */
 
@@ -192,7 +199,9 @@ ngx_http_ws_tunnel_init(void *data)
         t->token_exp = 1;
     }
 
-    if (t->conf->max_lifetime || t->conf->idle_timeout || t->token_exp) {
+    if (t->conf->max_lifetime || t->conf->idle_timeout || t->token_exp
+        || t->conf->ping_interval || t->conf->frame_timeout)
+    {
         ngx_add_timer(&t->timer, (ngx_msec_t) ngx_http_ws_deadline(t, &what));
     }
 
@@ -474,6 +483,16 @@ ngx_http_ws_timer_handler(ngx_event_t *ev)
         return;
     }
 
+    if (ngx_http_ws_watch(t) != NGX_OK) {
+        /* a side is gone, or a frame timed out: closing */
+
+        if (t->finalized) {
+            ngx_http_ws_finalize(t);
+        }
+
+        return;
+    }
+
     left = ngx_http_ws_deadline(t, &what);
 
     if (left > 0) {
@@ -501,11 +520,133 @@ ngx_http_ws_timer_handler(ngx_event_t *ev)
 }
 
 
+static ngx_int_t
+ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
+{
+    u_char                   ping[WS_PING_PAYLOAD];
+    uint32_t                 r;
+    ngx_uint_t               i;
+    ngx_msec_t               now;
+    ngx_connection_t        *c;
+    ngx_http_ws_dir_t       *d;
+    ngx_http_ws_side_t      *s;
+    ngx_http_ws_loc_conf_t  *conf;
+
+    /*
+     * Each side, at the timer: pinged when nothing came from it for
+     * ws_ping_interval, lost when nothing came within ws_pong_timeout of
+     * the ping (any byte is a sign of life, not only the pong), and closed
+     * with 1008 when one frame of it took longer than ws_frame_timeout.
+     * The relay does nothing of this per frame: bytes and frames counted
+     * anyway are compared here.  NGX_DECLINED: the WebSocket is closing.
+     */
+
+    conf = t->conf;
+    now = ngx_current_msec;
+    c = t->connection;
+
+    for (i = 0; i < 2; i++) {
+        s = &t->side[i];
+        d = &t->dir[i];    /* from side i */
+
+        if (s->dead || s->close_recv) {
+            continue;
+        }
+
+        if (d->bytes_in != s->heard_bytes) {
+            s->heard_bytes = d->bytes_in;
+            s->heard = now;
+            s->pinging = 0;
+        }
+
+        if (conf->frame_timeout) {
+            if (!(d->parser.state == WS_ST_PAYLOAD
+                  || (d->parser.state == WS_ST_HEADER
+                      && d->parser.hdr_have)))
+            {
+                s->in_frame = 0;
+
+            } else if (!s->in_frame || s->frame_count != d->parser.frames) {
+                s->in_frame = 1;
+                s->frame_count = d->parser.frames;
+                s->frame_since = now;
+
+            } else if ((ngx_msec_int_t) (now - s->frame_since)
+                       >= (ngx_msec_int_t) conf->frame_timeout)
+            {
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "ws: frame from %s timed out, closing",
+                              i == NGX_HTTP_WS_CLIENT ? "client"
+                                                      : "upstream");
+
+                ngx_http_ws_relay_close_to(t, i, WS_CLOSE_POLICY,
+                                           &ngx_http_ws_frame_reason);
+                return NGX_DECLINED;
+            }
+        }
+
+        if (conf->ping_interval == 0
+            || (i == NGX_HTTP_WS_UPSTREAM && !conf->ping_upstream))
+        {
+            continue;
+        }
+
+        if (s->pinging) {
+            if ((ngx_msec_int_t) (now - s->ping_at)
+                >= (ngx_msec_int_t) conf->pong_timeout)
+            {
+                /* gone without a FIN: no close handshake with it */
+                ngx_http_ws_relay_lost(t, i);
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if ((ngx_msec_int_t) (now - s->heard)
+            < (ngx_msec_int_t) conf->ping_interval)
+        {
+            continue;
+        }
+
+        /* a random payload: the pong that echoes it is the answer */
+
+        r = (uint32_t) ngx_random();
+        ngx_memcpy(ping, &r, 4);
+        r = (uint32_t) ngx_random();
+        ngx_memcpy(ping + 4, &r, 4);
+
+        if (ngx_http_ws_relay_control(t, i, WS_OP_PING, ping,
+                                      WS_PING_PAYLOAD)
+            != NGX_OK)
+        {
+            /* no room now: the next check tries again */
+            continue;
+        }
+
+        ws_expect_pong(&d->parser, ping);
+
+        s->pinging = 1;
+        s->ping_at = now;
+        s->pings++;
+
+        if (t->finalized) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_msec_int_t
 ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
 {
     uint32_t                 n;
+    ngx_uint_t               i;
+    ngx_msec_t               when;
     ngx_msec_int_t           left, life, idle;
+    ngx_http_ws_side_t      *s;
     ngx_http_ws_loc_conf_t  *conf;
 
     /*
@@ -538,6 +679,26 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
         }
 
         left = ngx_min(left, life);
+    }
+
+    for (i = 0; i < 2 && conf->ping_interval; i++) {
+        s = &t->side[i];
+
+        if (s->dead || s->close_recv
+            || (i == NGX_HTTP_WS_UPSTREAM && !conf->ping_upstream))
+        {
+            continue;
+        }
+
+        when = s->pinging ? s->ping_at + conf->pong_timeout
+                          : s->heard + conf->ping_interval;
+
+        left = ngx_min(left, ngx_max((ngx_msec_int_t) (when - ngx_current_msec),
+                                     1));
+    }
+
+    if (conf->frame_timeout) {
+        left = ngx_min(left, (ngx_msec_int_t) conf->frame_timeout / 4 + 1);
     }
 
     if (conf->idle_timeout) {

@@ -41,6 +41,8 @@
 #define WS_MAX_CONTROL_FRAME      (WS_MAX_HEADER + WS_MAX_CONTROL_PAYLOAD)
 /* a proxy's close frame: masked header and a 2-byte code */
 #define WS_CLOSE_FRAME_LEN        8
+/* the payload of a proxy's own ping, which its pong echoes */
+#define WS_PING_PAYLOAD           8
 
 
 /* UTF-8 (RFC 3629): a DFA; 0 is "accept", WS_UTF8_REJECT is final */
@@ -172,6 +174,11 @@ typedef struct {
     unsigned         pause:1;
     /* stopped before a message beyond max_messages: see ws_scan() */
     unsigned         gated:1;
+    /* a pong of the proxy's own ping is awaited: see ws_expect_pong() */
+    unsigned         pong_wait:1;
+    /* that pong came and was taken out of the stream */
+    unsigned         pong_seen:1;
+    unsigned         pong_len:4;
 
     /* frame being parsed */
     unsigned         state:2;
@@ -188,6 +195,7 @@ typedef struct {
     unsigned         hdr_len;
     unsigned char    hdr[WS_MAX_HEADER];
     unsigned char    mask[4];
+    unsigned char    pong[WS_PING_PAYLOAD];
     uint64_t         len;             /* payload length */
     uint64_t         done;            /* payload bytes parsed */
     uint64_t         chunk_off;       /* payload offset of the held chunk */
@@ -281,6 +289,15 @@ void ws_discard_output(ws_parser_t *p, ws_buf_t *b);
  */
 #define ws_pause(p)      ((p)->pause = 1)
 #define ws_resume(p)     ((p)->pause = 0)
+
+/*
+ * The proxy sent a ping with this payload (WS_PING_PAYLOAD bytes) to the
+ * side whose frames p parses: the first pong that echoes it is taken out
+ * of the stream by ws_scan() (not forwarded, counted in p->frames) and
+ * p->pong_seen is set.  Other pings and pongs pass as they are.  A new
+ * call replaces the payload awaited.
+ */
+void ws_expect_pong(ws_parser_t *p, const unsigned char *payload);
 
 
 #endif /* _WS_CORE_H_INCLUDED_ */

@@ -28,6 +28,7 @@ static int ws_header(ws_parser_t *p, ws_buf_t *b);
 static int ws_frame_end(ws_parser_t *p, ws_buf_t *b);
 static void ws_clear(ws_parser_t *p, ws_buf_t *b, unsigned char *to);
 static void ws_drop(ws_parser_t *p, ws_buf_t *b);
+static int ws_own_pong(ws_parser_t *p, ws_buf_t *b);
 
 
 /* a frame is behind the scanner: the next one begins at b->scan */
@@ -361,6 +362,13 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
 
         if (rc == WS_SCAN_ERROR) {
             return ws_fail(p, b, p->error_code, p->error);
+        }
+
+        if (p->opcode == WS_OP_PONG && p->pong_wait && ws_own_pong(p, b)) {
+            /* the pong of the proxy's ping: taken out, never forwarded */
+            p->frames++;
+            ws_next_frame(p, b);
+            continue;
         }
 
         if (p->held) {
@@ -778,6 +786,59 @@ ws_frame_end(ws_parser_t *p, ws_buf_t *b)
     p->close_code = code;
 
     return WS_SCAN_CLOSE;
+}
+
+
+void
+ws_expect_pong(ws_parser_t *p, const unsigned char *payload)
+{
+    memcpy(p->pong, payload, WS_PING_PAYLOAD);
+    p->pong_len = WS_PING_PAYLOAD;
+    p->pong_wait = 1;
+    p->pong_seen = 0;
+}
+
+
+static int
+ws_own_pong(ws_parser_t *p, ws_buf_t *b)
+{
+    size_t                i, n;
+    const unsigned char  *payload;
+
+    /* a held control frame is contiguous: [b->hold, b->scan) */
+
+    if (p->len != p->pong_len) {
+        return 0;
+    }
+
+    payload = b->scan - p->len;
+
+    for (i = 0; i < p->len; i++) {
+        if ((p->masked ? payload[i] ^ p->mask[i & 3] : payload[i])
+            != p->pong[i])
+        {
+            return 0;
+        }
+    }
+
+    p->pong_wait = 0;
+    p->pong_seen = 1;
+
+    /*
+     * Out of the stream: what follows, not parsed yet, is moved over the
+     * frame (a few bytes, once per ping), so that nothing waiting to be
+     * sent before it moves.
+     */
+
+    n = (size_t) (b->last - b->scan);
+
+    if (!p->drop) {
+        memmove(b->hold, b->scan, n);
+        b->last = b->hold + n;
+        b->scan = b->hold;
+    }
+
+    return 1;
 }
 
 

@@ -145,7 +145,8 @@ http {
                   'frames_in=\$ws_frames_in bytes_in=\$ws_bytes_in '
                   'frames_out=\$ws_frames_out bytes_out=\$ws_bytes_out '
                   'duration=\$ws_duration upstream=\$upstream_addr '
-                  'reject=\$ws_reject_reason';
+                  'reject=\$ws_reject_reason pings=\$ws_pings '
+                  'rtt=\$ws_ping_rtt';
     access_log $dir/access.log ws;
 
 $http

@@ -361,6 +361,9 @@ typedef struct {
 
     /* a message gate: max_messages starts at, and is raised by, this */
     uint64_t       msg_step;
+
+    /* the payload of a ping of the relay's own whose pong is awaited */
+    const unsigned char  *pong;
 } relay_cfg_t;
 
 
@@ -389,6 +392,7 @@ typedef struct {
     int            boundary_bad;  /* ws_at_boundary() said 1 mid-frame */
     unsigned       pings;         /* the relay's pings written */
     unsigned       gates;         /* times the message gate held */
+    int            pong_seen;
     char           why[256];
     bytes_t        out;
 } relay_res_t;
@@ -514,6 +518,10 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
                    cfg->max_message);
 
     p.max_messages = cfg->msg_step;
+
+    if (cfg->pong) {
+        ws_expect_pong(&p, cfg->pong);
+    }
 
     i = 0;
     rs = cfg->rand_seed | 1;
@@ -764,6 +772,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
 
     r->fed = i;
     r->frames = p.frames;
+    r->pong_seen = p.pong_seen;
     r->forwarded = p.forwarded;
     r->not_empty = (b.pos != b.fwd);
     r->boundary = ws_at_boundary(&p, &b);
@@ -2199,6 +2208,91 @@ test_after_error(void)
 
 
 static void
+test_pong(void)
+{
+    int            client;
+    size_t         step, bs, nwant;
+    bytes_t        s, want;
+    relay_cfg_t    cfg;
+    relay_res_t    r;
+    unsigned       bad;
+    static const unsigned char  own[WS_PING_PAYLOAD] = "\x01ngx_ws";
+    static const unsigned char  other[WS_PING_PAYLOAD] = "\x02ngx_ws";
+
+    unit_ctx = "pong";
+
+    for (client = 0; client < 2; client++) {
+        build_client = client;
+
+        /* text, the awaited pong, text, another pong, the awaited again */
+        memset(&s, 0, sizeof(s));
+        memset(&want, 0, sizeof(want));
+
+#define KEEP(put)                                                            \
+        do { size_t o_ = s.len; put; bytes_put(&want, s.data + o_,          \
+                                               s.len - o_); } while (0)
+
+        KEEP(put_str(&s, 1, WS_OP_TEXT, "hello"));
+        put_frame(&s, 1, WS_OP_PONG, own, WS_PING_PAYLOAD);
+        KEEP(put_frame(&s, 0, WS_OP_TEXT, "fragm", 5));
+        KEEP(put_frame(&s, 1, WS_OP_PONG, other, WS_PING_PAYLOAD));
+        KEEP(put_frame(&s, 1, WS_OP_PONG, own, WS_PING_PAYLOAD));
+        KEEP(put_frame(&s, 1, WS_OP_CONT, "ent", 3));
+        KEEP(put_frame(&s, 1, WS_OP_PONG, own, 7));
+
+#undef KEEP
+        nwant = want.len;
+
+        bad = 0;
+
+        for (bs = 64; bs <= 1024; bs *= 4) {
+            for (step = 1; step < s.len + 1; step++) {
+                relay_cfg_init(&cfg, client, bs);
+                cfg.step = step;
+                cfg.pong = own;
+                relay_run(&cfg, s.data, s.len, &r);
+
+                /* only the first echo of the payload is taken out */
+                if (r.stuck || r.broken || r.out.len != nwant
+                    || memcmp(r.out.data, want.data, nwant) != 0
+                    || !r.pong_seen || r.frames != 7 || r.forwarded != 6)
+                {
+                    if (bad++ == 0) {
+                        fprintf(stderr, "pong: buffer %lu, pieces of %lu: "
+                                "%lu bytes out, want %lu, frames %lu, "
+                                "forwarded %lu %s\n", (unsigned long) bs,
+                                (unsigned long) step,
+                                (unsigned long) r.out.len,
+                                (unsigned long) nwant,
+                                (unsigned long) r.frames,
+                                (unsigned long) r.forwarded, r.why);
+                    }
+                }
+
+                bytes_free(&r.out);
+            }
+        }
+
+        CHECKF(bad == 0, "%u runs wrong (%s)", bad,
+               client ? "client" : "upstream");
+
+        /* nothing awaited: every pong passes */
+        relay_cfg_init(&cfg, client, 1024);
+        cfg.step = 7;
+        relay_run(&cfg, s.data, s.len, &r);
+        CHECK(r.out.len == s.len && memcmp(r.out.data, s.data, s.len) == 0
+              && !r.pong_seen);
+        bytes_free(&r.out);
+
+        bytes_free(&s);
+        bytes_free(&want);
+    }
+
+    build_client = 1;
+}
+
+
+static void
 test_stop(void)
 {
     int          client;
@@ -3040,6 +3134,7 @@ main(void)
 
     test_after_error();
     test_stop();
+    test_pong();
     test_drop();
     test_random_streams();
 
