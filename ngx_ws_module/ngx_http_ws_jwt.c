@@ -34,6 +34,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_ws_jwt_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ws_jwt_redact_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_jwt_token(ngx_http_request_t *r,
     ngx_http_ws_loc_conf_t *wlcf, ngx_str_t *token);
 static ngx_int_t ngx_http_ws_jwt_redact(ngx_http_request_t *r,
@@ -145,6 +146,40 @@ ngx_http_ws_jwt_handler(ngx_http_request_t *r)
                    "ws: token of %uz bytes valid", token.len);
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_jwt_redact_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                token;
+    ngx_http_ws_loc_conf_t  *wlcf;
+
+    /*
+     * A token in a query argument is taken out of the request line before
+     * anything logs the request: this runs first in the preaccess phase,
+     * before the Origin check and limit_req, which may refuse and log it.
+     */
+
+    if (r->content_handler != ngx_http_ws_handler || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
+
+    if (wlcf->jwt == NULL || wlcf->jwt->token == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_complex_value(r, wlcf->jwt->token, &token) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (token.len && ngx_http_ws_jwt_redact(r, &token) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -419,7 +454,9 @@ ngx_http_ws_jwt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         skip = sizeof("ws_jwt_header_") - 1;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ws_module);
+    /* the main request's token: an auth_request subrequest sees it too */
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_ws_module);
 
     if (ctx == NULL || ctx->jwt == NULL || name->len < skip) {
         v->not_found = 1;
@@ -821,6 +858,18 @@ ngx_http_ws_jwt_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ws_jwt_handler;
+
+    /*
+     * Registered after the Origin check's preaccess handler, so it runs
+     * before it (nginx runs a phase's handlers in reverse order).
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ws_jwt_redact_handler;
 
     return NGX_OK;
 }
