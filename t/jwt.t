@@ -103,7 +103,11 @@ sub mint {
     BAIL_OUT('jwt_mint.py: ' . scalar(@lines) . ' lines for '
         . scalar(@specs) . " specs:\n$out") unless @lines == @specs;
     my %r;
-    @r{ map { $_->[0] } @specs } = @lines;
+    for my $i (0 .. $#specs) {
+        BAIL_OUT("jwt_mint.py: two specs named $specs[$i][0]")
+            if exists $r{ $specs[$i][0] };
+        $r{ $specs[$i][0] } = $lines[$i];
+    }
     return %r;
 }
 
@@ -128,6 +132,8 @@ my %jwk = mint(
     ['short', '--jwk', K('oct.short'), '-H', '{"kid":"s","alg":"HS256"}'],
     ['ps256-as-rs', '--jwk', K('rsa.pub'), '-H', '{"alg":"RS256"}'],
     ['ed-enc', '--jwk', K('ed.pub'), '-H', '{"alg":"EdDSA","use":"enc"}'],
+    ['oct-noalg', '--jwk', K('oct256')],
+    ['ec-noalg', '--jwk', K('ec384.pub')],
 );
 
 sub jwks { '{"keys":[' . join(',', @jwk{@_}) . ']}' }
@@ -143,6 +149,8 @@ write_file(K('rot.pem'), read_file(K('ec256.pub')));
 write_file(K('short.jwks'), jwks('short'));
 write_file(K('rs.jwk'), $jwk{'ps256-as-rs'});
 write_file(K('enc.jwks'), jwks('ed-enc'));
+write_file(K('oct-noalg.jwk'), $jwk{'oct-noalg'});
+write_file(K('ec-noalg.jwk'), $jwk{'ec-noalg'});
 
 
 # ---------------------------------------------------------------------------
@@ -229,7 +237,7 @@ my %T = mint(
         '--header-text', '{"alg":"HS256","alg":"HS256"}'],
     ['claims-not-json', '-k', K('hs256.key'), '-a', 'HS256',
         '--claims-text', 'sub=alice'],
-    ['claims-array', '-k', K('hs256.key'), '-a', 'HS256',
+    ['claims-is-array', '-k', K('hs256.key'), '-a', 'HS256',
         '--claims-text', '[{"sub":"alice"}]'],
     ['claims-truncated', '-k', K('hs256.key'), '-a', 'HS256',
         '--claims-text', '{"sub":"alice"'],
@@ -790,7 +798,7 @@ for my $c (['header not JSON', 'hdr-not-json'],
         realm => 'hs realm');
 }
 for my $c (['claims not JSON', 'claims-not-json'],
-    ['claims an array', 'claims-array'],
+    ['claims an array', 'claims-is-array'],
     ['claims truncated', 'claims-truncated'],
     ['claims with a duplicate member', 'claims-dup'])
 {
@@ -924,8 +932,13 @@ refused('Authorization: Token', '/hs/', undef, realm => 'hs realm',
         token => $good);
     my $bad = $T{'arg-bad'};
     push @in_uri, $bad;
+    my $base = uniq('/arg/');
     refused('token=$arg_token: bad signature', '/arg/', 'bad signature',
-        path => uniq('/arg/') . "?a=b&token=$bad");
+        path => "$base?a=b&token=$bad&c=d");
+    like($t->log_line('info', 'ws: invalid token: bad signature, refused in '
+        . 'location "/arg/"', 1) // '',
+        qr{, request: "GET \Q$base\E\?a=b&token=\[token\]&c=d HTTP/1\.1",},
+        'token=$arg_token: [token] in the request line of the error log');
 }
 
 accepted('token=$cookie_session', '/cookie/',
@@ -1264,8 +1277,9 @@ accepted('ws_auth_jwt off', '/off/', port => $srv_port);
 # ---------------------------------------------------------------------------
 # nginx -t
 
+# nginx -t fails with the emerg line "[emerg] $msg in .../test.conf:N"
 sub conf_refused {
-    my ($name, $conf, $file) = @_;
+    my ($name, $conf, $msg) = @_;
     my ($rc, $out) = $t->conf_test(server => <<"S");
         location / {
             $pass
@@ -1274,9 +1288,8 @@ sub conf_refused {
         }
 S
     isnt($rc, 0, "nginx -t refuses $name");
-    my $re = defined $file ? qr/\[emerg\] .*(?:\Q$file\E|ws_auth_jwt)/
-        : qr/\[emerg\] .*ws_auth_jwt/;
-    like($out, $re, "$name: emerg");
+    like($out, qr/^nginx: \[emerg\] \Q$msg\E in \S+test\.conf:\d+$/m,
+        "$name: emerg");
 }
 
 sub conf_accepted {
@@ -1291,64 +1304,93 @@ S
     is($rc, 0, "nginx -t accepts $name") or diag($out);
 }
 
-conf_accepted('an HS256 secret of 32 bytes',
-    'ws_auth_jwt_key_file ' . K('hs256.nonl') . ' alg=HS256;');
+sub key_file {
+    my ($file, $alg) = @_;
+    return 'ws_auth_jwt_key_file ' . K($file) . (defined $alg ? " alg=$alg"
+        : '') . ';';
+}
+
+sub key_err {
+    my ($file, $err) = @_;
+    return 'key file "' . K($file) . "\": $err";
+}
+
+conf_accepted('an HS256 secret of 32 bytes', key_file('hs256.nonl', 'HS256'));
 conf_accepted('an HS384 secret of 48 bytes',
-    'ws_auth_jwt_key_file ' . K('hs384.exact') . ' alg=HS384;');
-conf_accepted('an RS256 key of 2048 bits',
-    'ws_auth_jwt_key_file ' . K('rsa.pub') . ' alg=RS256;');
+    key_file('hs384.exact', 'HS384'));
+conf_accepted('an RS256 key of 2048 bits', key_file('rsa.pub', 'RS256'));
 conf_accepted('a JWK with alg and the same alg=',
-    'ws_auth_jwt_key_file ' . K('one.jwk') . ' alg=ES256;');
+    key_file('one.jwk', 'ES256'));
 conf_accepted('every directive',
-    'ws_auth_jwt_leeway 5s; ws_auth_jwt_close_at_exp off;'
-    . ' ws_auth_jwt_key_file ' . K('ed.pub') . ' alg=EdDSA;'
+    'ws_auth_jwt_leeway 5s; ws_auth_jwt_close_at_exp off; '
+    . key_file('ed.pub', 'EdDSA')
     . ' ws_auth_jwt_require aud a b c; ws_auth_jwt_require sub $arg_u;');
 
-conf_refused('an HS256 secret of 31 bytes',
-    'ws_auth_jwt_key_file ' . K('hs256.short') . ' alg=HS256;',
-    'hs256.short');
-conf_refused('an HS384 secret of 47 bytes',
-    'ws_auth_jwt_key_file ' . K('hs384.short') . ' alg=HS384;',
-    'hs384.short');
-conf_refused('an HS512 secret of 63 bytes',
-    'ws_auth_jwt_key_file ' . K('hs512.short') . ' alg=HS512;',
-    'hs512.short');
-conf_refused('an HS512 secret of 33 bytes',
-    'ws_auth_jwt_key_file ' . K('hs256.key') . ' alg=HS512;', 'hs256.key');
-conf_refused('an oct JWK of 16 bytes',
-    'ws_auth_jwt_key_file ' . K('short.jwks') . ';', 'short.jwks');
-conf_refused('an RSA key of 1024 bits',
-    'ws_auth_jwt_key_file ' . K('rsa1024.pub') . ' alg=RS256;',
-    'rsa1024.pub');
-for my $c (['rsa.pub', 'ES256'], ['rsa.pub', 'EdDSA'], ['rsa.pub', 'HS256'],
-    ['ec256.pub', 'ES384'], ['ec384.pub', 'ES256'], ['ec256.pub', 'RS256'],
-    ['ec256.pub', 'EdDSA'], ['ec521.pub', 'ES256'], ['ed.pub', 'ES256'],
-    ['ed.pub', 'PS256'], ['hs256.key', 'RS256'], ['hs512.key', 'ES256'],
-    ['rsa.crt', 'ES256'])
+for my $c (['hs256.short', 'HS256', 31, 32], ['hs384.short', 'HS384', 47, 48],
+    ['hs512.short', 'HS512', 63, 64], ['hs256.key', 'HS512', 33, 64])
 {
-    conf_refused("$c->[1] for $c->[0]",
-        'ws_auth_jwt_key_file ' . K($c->[0]) . " alg=$c->[1];", $c->[0]);
+    my ($f, $alg, $len, $need) = @$c;
+    conf_refused("an $alg secret of $len bytes", key_file($f, $alg),
+        key_err($f, "an $alg secret of $len bytes, shorter than the hash "
+            . "($need bytes)"));
 }
-conf_refused('a PEM without alg=',
-    'ws_auth_jwt_key_file ' . K('rsa.pub') . ';', 'rsa.pub');
-conf_refused('a certificate without alg=',
-    'ws_auth_jwt_key_file ' . K('rsa.crt') . ';', 'rsa.crt');
-conf_refused('a secret without alg=',
-    'ws_auth_jwt_key_file ' . K('hs256.key') . ';', 'hs256.key');
-conf_refused('a JWK without alg and without alg=',
-    'ws_auth_jwt_key_file ' . K('noalg.jwk') . ';', 'noalg.jwk');
-conf_refused('a JWK whose alg contradicts alg=',
-    'ws_auth_jwt_key_file ' . K('rs.jwk') . ' alg=PS256;', 'rs.jwk');
-conf_refused('a JWKS with no usable key',
-    'ws_auth_jwt_key_file ' . K('enc.jwks') . ';', 'enc.jwks');
-conf_refused('a missing key file',
-    'ws_auth_jwt_key_file ' . K('nonexistent.pem') . ' alg=RS256;',
-    'nonexistent.pem');
-conf_refused('alg=none', 'ws_auth_jwt_key_file ' . K('hs256.key')
-    . ' alg=none;', 'hs256.key');
-conf_refused('alg=FOO', 'ws_auth_jwt_key_file ' . K('hs256.key')
-    . ' alg=FOO;', 'hs256.key');
-conf_refused('ws_auth_jwt without a key file', '');
+conf_refused('an oct JWK of 16 bytes', key_file('short.jwks'),
+    key_err('short.jwks', 'an HS256 secret of 16 bytes, shorter than the '
+        . 'hash (32 bytes)'));
+conf_refused('an RSA key of 1024 bits', key_file('rsa1024.pub', 'RS256'),
+    key_err('rsa1024.pub', 'an RSA key of 1024 bits, fewer than 2048'));
+for my $c (['rsa.pub', 'ES256', 'RSA'], ['rsa.pub', 'EdDSA', 'RSA'],
+    ['ec256.pub', 'ES384', 'EC'], ['ec384.pub', 'ES256', 'EC'],
+    ['ec256.pub', 'RS256', 'EC'], ['ec256.pub', 'PS256', 'EC'],
+    ['ec256.pub', 'EdDSA', 'EC'], ['ec521.pub', 'ES256', 'EC'],
+    ['ed.pub', 'ES256', 'ED25519'], ['ed.pub', 'PS256', 'ED25519'],
+    ['rsa.crt', 'ES256', 'RSA'])
+{
+    my ($f, $alg, $kind) = @$c;
+    conf_refused("$alg for $f", key_file($f, $alg),
+        key_err($f, "$alg does not fit a $kind key"));
+}
+conf_refused('HS256 for a PEM file', key_file('rsa.pub', 'HS256'),
+    key_err('rsa.pub', 'HS256 needs a secret or an "oct" JWK, not a PEM '
+        . 'file'));
+for my $c (['hs256.key', 'RS256'], ['hs512.key', 'ES256'],
+    ['hs384.key', 'EdDSA'])
+{
+    conf_refused("$c->[1] for a secret", key_file(@$c),
+        key_err($c->[0], 'not a JWK, JWKS or PEM file'));
+}
+conf_refused('a PEM without alg=', key_file('rsa.pub'),
+    key_err('rsa.pub', 'a PEM file needs alg='));
+conf_refused('a certificate without alg=', key_file('rsa.crt'),
+    key_err('rsa.crt', 'a PEM file needs alg='));
+conf_refused('a secret without alg=', key_file('hs256.key'),
+    key_err('hs256.key', 'not a JWK, JWKS or PEM file; an HMAC secret '
+        . 'needs alg=HS256, HS384 or HS512'));
+conf_refused('an RSA JWK without alg and without alg=',
+    key_file('rsa-noalg.jwks'),
+    key_err('rsa-noalg.jwks', 'a JWK without "alg" needs alg='));
+conf_refused('an oct JWK without alg and without alg=',
+    key_file('oct-noalg.jwk'),
+    key_err('oct-noalg.jwk', 'a JWK without "alg" needs alg='));
+conf_refused('an EC JWK without alg and without alg=',
+    key_file('ec-noalg.jwk'),
+    key_err('ec-noalg.jwk', 'a JWK without "alg" needs alg='));
+conf_refused('an OKP JWK without alg and without alg=',
+    key_file('noalg.jwk'),
+    key_err('noalg.jwk', 'a JWK without "alg" needs alg='));
+conf_refused('a JWK whose alg contradicts alg=', key_file('rs.jwk', 'PS256'),
+    key_err('rs.jwk', 'a JWK with "alg" "RS256", not PS256'));
+conf_refused('a JWKS with no usable key', key_file('enc.jwks'),
+    key_err('enc.jwks', 'no signature key in the JWKS'));
+conf_refused('a missing key file', key_file('nonexistent.pem', 'RS256'),
+    'open() "' . K('nonexistent.pem') . '" failed (2: No such file or '
+    . 'directory)');
+conf_refused('alg=none', key_file('hs256.key', 'none'),
+    'invalid parameter "alg=none"');
+conf_refused('alg=FOO', key_file('hs256.key', 'FOO'),
+    'invalid parameter "alg=FOO"');
+conf_refused('ws_auth_jwt without a key file', '',
+    '"ws_auth_jwt" needs "ws_auth_jwt_key_file"');
 
 
 # ---------------------------------------------------------------------------
@@ -1366,17 +1408,13 @@ conf_refused('ws_auth_jwt without a key file', '');
         map { (split /\./)[2] // '' } @tok;
     ok(!@sigs, 'no signature of a token is in the error log')
         or diag("in the log:\n" . join "\n", @sigs);
-    # nginx's own context of every error log line of a request holds its
-    # request line ("request: ..."), where $arg_token's token is
-    TODO: {
-        local $TODO = 'a token in the query string is in the request line '
-            . 'nginx adds to every error log line of the request';
-        my @uri_in_log = grep { index($log, $_) >= 0 } keys %uri;
-        ok(!@uri_in_log, 'no token sent in the request line ($arg_token) '
-            . 'is in the error log') or diag("in the log:\n" . join "\n",
-            map { my $x = $_; grep { index($_, $x) >= 0 } split /\n/, $log }
-            @uri_in_log);
-    }
+    # nginx writes the request line in the context of every error log line
+    # of a request: the module replaces the token there with [token]
+    my @uri_in_log = grep { index($log, $_) >= 0 } keys %uri;
+    ok(!@uri_in_log, 'no token sent in the request line ($arg_token) is '
+        . 'in the error log') or diag("in the log:\n" . join "\n",
+        map { my $x = $_; grep { index($_, $x) >= 0 } split /\n/, $log }
+        @uri_in_log);
 }
 
 $t->stop;
