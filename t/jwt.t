@@ -437,6 +437,15 @@ $pem_keys
             }
             return 401;
         }
+        location /ep/ {
+            $pass
+            ws_auth_jwt test;
+            $hs
+            error_page 401 /401.html;
+        }
+        location = /401.html {
+            root $dir/html;
+        }
         location /origin/ {
             $pass
             ws_auth_jwt test;
@@ -472,6 +481,9 @@ $pem_keys
             $hs
         }
 SERVER
+
+mkdir "$dir/html";
+write_file("$dir/html/401.html", "log in first\n");
 
 my $srv_port = free_port();
 my $servers = <<"SERVERS";
@@ -1133,12 +1145,23 @@ sub offer {
     refused('auth_request 204, no token', '/authreq/', undef,
         headers => ['X-Allow: yes']);
 
+    $path = uniq('/ep/');
+    $t->mark;
+    ($c, $res) = handshake($path);
+    close $c;
+    is($res && $res->{status}, 401, 'error_page 401: 401');
+    is($res && hdr($res, 'www-authenticate'), 'Bearer realm="test"',
+        'error_page 401: the challenge kept');
+    my $e = $t->access_entry($path);
+    is($e && $e->{reject}, 'auth', 'error_page 401: $ws_reject_reason kept');
+    never_reached($path, 'error_page 401');
+
     $path = uniq('/origin/');
     $t->mark;
     ($c, $res) = handshake($path, headers => ['Origin: https://evil.example']);
     close $c;
     is($res && $res->{status}, 403, 'a foreign Origin and no token: 403');
-    my $e = $t->access_entry($path);
+    $e = $t->access_entry($path);
     is($e && $e->{reject}, 'origin', 'the Origin check comes first');
     $t->log_not('info', qr/ws: no token/, 'no token line for it');
     never_reached($path, 'foreign Origin');
