@@ -580,10 +580,12 @@ sub end_ws {
 sub accepted {
     my ($name, $loc, %o) = @_;
     my $path = $o{path} // uniq($loc);
+    my $mark = length $t->error_log;
     my ($c, $res) = handshake($path, %o);
     my $st = $res ? $res->{status} : 0;
     if (!is($st, 101, "accepted: $name")) {
-        diag($res ? $res->{raw} : 'no response');
+        diag($res ? $res->{line} : 'no response');
+        diag('error log: ' . substr($t->error_log, $mark));
         close $c;
         return;
     }
@@ -845,7 +847,13 @@ refused('crit b64', '/hs/', 'unsupported crit', token => $T{'crit-b64'},
         ['lee-exp-30', '{"exp":' . ($now - 30) . '}'],
         ['lee-exp-90', '{"exp":' . ($now - 90) . '}'],
         ['lee-nbf-30', '{"nbf":' . ($now + 30) . '}'],
-        ['lee-nbf-90', '{"nbf":' . ($now + 90) . '}']);
+        ['lee-nbf-90', '{"nbf":' . ($now + 90) . '}'],
+        ['exp-huge', '{"exp":1e300}'],
+        ['exp-bigint', '{"exp":100000000000000000000}'],
+        ['exp-int64', '{"exp":9223372036854775807}'],
+        ['exp-neg', '{"exp":-1e300}'],
+        ['nbf-bigneg', '{"nbf":-100000000000000000000}'],
+        ['nbf-huge', '{"nbf":1e300}']);
 
     accepted('exp in the future', '/hs/', token => $tt{'time-exp-future'});
     accepted('exp a fraction', '/hs/', token => $tt{'time-exp-real'});
@@ -875,6 +883,19 @@ refused('crit b64', '/hs/', 'unsupported crit', token => $T{'crit-b64'},
         token => $tt{'time-lee-exp-90'});
     accepted('leeway 60s: nbf in 30 s', '/leeway/',
         token => $tt{'time-lee-nbf-30'});
+
+    # NumericDate is any JSON number
+    accepted('exp 1e300', '/hs/', token => $tt{'time-exp-huge'});
+    accepted('exp an integer of 21 digits', '/hs/',
+        token => $tt{'time-exp-bigint'});
+    accepted('leeway 60s: exp the largest int64', '/leeway/',
+        token => $tt{'time-exp-int64'});
+    refused('exp -1e300', '/hs/', 'expired', token => $tt{'time-exp-neg'},
+        realm => 'hs realm');
+    accepted('nbf a negative integer of 21 digits', '/hs/',
+        token => $tt{'time-nbf-bigneg'});
+    refused('nbf 1e300', '/hs/', 'not yet valid',
+        token => $tt{'time-nbf-huge'}, realm => 'hs realm');
     refused('leeway 60s: nbf in 90 s', '/leeway/', 'not yet valid',
         token => $tt{'time-lee-nbf-90'});
 }
@@ -1241,19 +1262,21 @@ accepted('ws_auth_jwt off', '/off/', port => $srv_port);
         ['c', '-k', K('hs256.key'), '-a', 'HS256', '-c',
             qq({"sub":"c","exp":$expB})],
         ['d', '-k', K('hs256.key'), '-a', 'HS256', '-c', '{"sub":"d"}'],
+        ['e', '-k', K('hs256.key'), '-a', 'HS256', '-c',
+            '{"sub":"e","exp":1e300}'],
     );
     push @used, values %te;
     $t->mark;
     my %p;
     for my $x (['a', '/exp/a'], ['b', '/expl/b'], ['c', '/noexp/c'],
-        ['d', '/exp/d'])
+        ['d', '/exp/d'], ['e', '/exp/e'])
     {
         $p{ $x->[0] } = eval { $t->ws_pair($l, path => $x->[1],
             headers => ["Authorization: Bearer $te{ $x->[0] }"]) };
         ok($p{ $x->[0] }, "close_at_exp: $x->[1] upgraded") or diag($@);
     }
     SKIP: {
-        skip 'close_at_exp: no WebSockets', 12 unless 4 == grep { $_ }
+        skip 'close_at_exp: no WebSockets', 16 unless 5 == grep { $_ }
             values %p;
         my ($c, $b) = @{ $p{a} }{qw(client backend)};
         my $data = cframe(OP_TEXT, 'before exp');
@@ -1285,7 +1308,8 @@ accepted('ws_auth_jwt off', '/off/', port => $srv_port);
         reply_closes($c, $b, 1008, 'close_at_exp, leeway 2s');
 
         for my $x (['c', 'close_at_exp off: open after exp'],
-            ['d', 'close_at_exp, a token without exp: open'])
+            ['d', 'close_at_exp, a token without exp: open'],
+            ['e', 'close_at_exp, exp 1e300: open'])
         {
             ($c, $b) = @{ $p{ $x->[0] } }{qw(client backend)};
             $data = cframe(OP_BINARY, "still $x->[0]");
