@@ -408,6 +408,10 @@ $pem_keys
             access_log $dir/access.log ws;
             access_log $dir/jwt.log jwt;
         }
+        location /hdr/ {
+            $pass
+            ws_set_header X-Uri \$uri;
+        }
         location /satisfy/ {
             $pass
             ws_auth_jwt test;
@@ -1131,6 +1135,22 @@ sub offer {
         $t->log_ok('*', 'ws: header "X-User" value has a control character',
             "a claim with $c->[0]: logged");
         never_reached($path, "a claim with $c->[0]");
+    }
+    # the same check for any variable: $uri is decoded
+    $req = accepted('a header from $uri', '/hdr/',
+        path => '/hdr/a%20b');
+    is($req && hdr($req, 'x-uri'), '/hdr/a b', 'X-Uri sent');
+    for my $c (['CR LF', '%0d%0aX-Injected:%201'], ['LF', '%0aX-Injected:1'],
+        ['CR', '%0dX-Injected:1'])
+    {
+        my $path = uniq('/hdr/') . $c->[1];
+        $t->mark;
+        my ($s, $res) = handshake($path);
+        close $s;
+        is($res && $res->{status}, 500, "\$uri with $c->[0] in a header: 500");
+        $t->log_ok('*', 'ws: header "X-Uri" value has a control character',
+            "\$uri with $c->[0]: logged");
+        never_reached($path, "\$uri with $c->[0]");
     }
     unlike(read_file($rec) // '', qr/X-Injected/i,
         'no injected header reached the backend');
