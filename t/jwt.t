@@ -360,6 +360,17 @@ $pem_keys
             ws_auth_jwt_require aud chat web;
             ws_auth_jwt_require iss https://issuer.example;
         }
+        location /req/ {
+            $pass
+            ws_auth_jwt test;
+            $hs
+            ws_auth_jwt_require aud chat;
+
+            location /req/inner/ {
+                $pass
+                ws_auth_jwt_require iss https://issuer.example;
+            }
+        }
         location /typed/ {
             $pass
             ws_auth_jwt test;
@@ -926,6 +937,12 @@ refused('iss: another', '/claims/', 'claim "iss" mismatch',
     token => $T{'claims-bad-iss'});
 refused('iss: missing', '/claims/', 'claim "iss" missing',
     token => $T{'claims-no-iss'});
+accepted('requirements of the outer location', '/req/',
+    token => $T{'claims-no-iss'});
+accepted('an inner location\'s list replaces the outer one', '/req/inner/',
+    token => $T{'claims-no-aud'});
+refused('the inner location\'s own requirement', '/req/inner/',
+    'claim "iss" missing', token => $T{'claims-no-iss'});
 accepted('a number and a boolean as JSON text, a variable', '/typed/',
     path => uniq('/typed/') . '?user=alice', token => $T{'typed-ok'});
 accepted('strings equal to the values', '/typed/',
