@@ -1313,7 +1313,7 @@ accepted('ws_auth_jwt off', '/off/', port => $srv_port);
         ok($p{ $x->[0] }, "close_at_exp: $x->[1] upgraded") or diag($@);
     }
     SKIP: {
-        skip 'close_at_exp: no WebSockets', 16 unless 5 == grep { $_ }
+        skip 'close_at_exp: no WebSockets', 17 unless 5 == grep { $_ }
             values %p;
         my ($c, $b) = @{ $p{a} }{qw(client backend)};
         my $data = cframe(OP_TEXT, 'before exp');
