@@ -23,6 +23,12 @@ use Time::HiRes qw(time sleep);
 use WsTest;
 
 my $t = WsTest->new;
+{
+    my ($rc) = run_cmd(cmd => [python_bin(), '-c',
+        'import jwt, cryptography'], timeout => 30);
+    plan skip_all => 'python3-jwt and python3-cryptography are needed'
+        unless $rc == 0;
+}
 my $dir = $t->dir;
 my $k = "$dir/keys";
 mkdir $k;
