@@ -44,6 +44,7 @@ static ngx_int_t ngx_http_ws_jwt_refuse(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ws_jwt_require(ngx_http_request_t *r,
     ngx_http_ws_loc_conf_t *wlcf, ws_jwt_t *jwt);
 static void ngx_http_ws_jwt_cleanup(void *data);
+static ngx_int_t ngx_http_ws_jwt_cache(ngx_http_request_t *r);
 static void ngx_http_ws_jwt_keys_cleanup(void *data);
 static ngx_int_t ngx_http_ws_jwt_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -52,10 +53,10 @@ static ngx_int_t ngx_http_ws_jwt_variable(ngx_http_request_t *r,
 static ngx_http_variable_t  ngx_http_ws_jwt_vars[] = {
 
     { ngx_string("ws_jwt_claim_"), NULL, ngx_http_ws_jwt_variable,
-      1, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+      0, NGX_HTTP_VAR_PREFIX, 0 },
 
     { ngx_string("ws_jwt_header_"), NULL, ngx_http_ws_jwt_variable,
-      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+      0, NGX_HTTP_VAR_PREFIX, 0 },
 
       ngx_http_null_variable
 };
@@ -102,19 +103,27 @@ ngx_http_ws_jwt_handler(ngx_http_request_t *r)
         return ngx_http_ws_jwt_refuse(r, wlcf, NULL, NULL);
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ws_jwt_t));
+    jwt = ngx_palloc(r->pool, sizeof(ws_jwt_t));
+    if (jwt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * The cleanup frees the token's JSON with the request; its data is the
+     * module's context, which the detach allows (the claims the access log
+     * needs are in r->variables by then, see ngx_http_ws_jwt_cache()).
+     */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    jwt = cln->data;
+    cln->handler = ngx_http_ws_jwt_cleanup;
+    cln->data = ctx;
 
     rc = ws_jwt_verify(wlcf->jwt_keys, token.data, token.len, ngx_time(),
                        wlcf->jwt_leeway, jwt);
-
-    /* the cleanup frees the token's JSON with the request */
-
-    cln->handler = ngx_http_ws_jwt_cleanup;
 
     if (rc == WS_JWT_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -137,6 +146,10 @@ ngx_http_ws_jwt_handler(ngx_http_request_t *r)
     }
 
     ctx->jwt = jwt;
+
+    if (ngx_http_ws_jwt_cache(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (wlcf->jwt_close_at_exp && jwt->has_exp) {
         ctx->token_expires = (jwt->exp + (double) wlcf->jwt_leeway) * 1000;
@@ -276,8 +289,9 @@ ngx_http_ws_jwt_token(ngx_http_request_t *r, ngx_http_ws_loc_conf_t *wlcf,
 static ngx_int_t
 ngx_http_ws_jwt_redact(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char     *p, *last;
-    ngx_str_t   line;
+    u_char      *p, *q, *f, *last;
+    ngx_str_t    line;
+    ngx_uint_t   n;
 
     /*
      * A token in a query argument is in the request line, which nginx
@@ -288,38 +302,46 @@ ngx_http_ws_jwt_redact(ngx_http_request_t *r, ngx_str_t *token)
 
     line = r->request_line;
 
-    if (token->len < 8 || line.len < token->len) {
+    if (token->len < 8 || token->len > WS_JWT_MAX_TOKEN
+        || line.len < token->len)
+    {
         return NGX_OK;
     }
 
-    last = line.data + line.len - token->len;
+    /* every copy of it (memmem() is linear) */
 
-    for (p = line.data; p <= last; p++) {
-        if (*p == token->data[0]
-            && ngx_memcmp(p, token->data, token->len) == 0)
-        {
-            break;
-        }
+    n = 0;
+    p = line.data;
+    last = line.data + line.len;
+
+    while ((p = memmem(p, last - p, token->data, token->len)) != NULL) {
+        n++;
+        p += token->len;
     }
 
-    if (p > last) {
+    if (n == 0) {
         return NGX_OK;
     }
 
-    r->request_line.len = line.len - token->len
-                          + sizeof(NGX_HTTP_WS_JWT_REDACTED) - 1;
-
-    r->request_line.data = ngx_pnalloc(r->pool, r->request_line.len);
-    if (r->request_line.data == NULL) {
-        r->request_line = line;
+    q = ngx_pnalloc(r->pool, line.len
+                             - n * (token->len
+                                    - (sizeof(NGX_HTTP_WS_JWT_REDACTED) - 1)));
+    if (q == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(r->request_line.data, "%*s%s%*s",
-                (size_t) (p - line.data), line.data,
-                NGX_HTTP_WS_JWT_REDACTED,
-                (size_t) (line.data + line.len - p - token->len),
-                p + token->len);
+    r->request_line.data = q;
+    p = line.data;
+
+    while ((f = memmem(p, last - p, token->data, token->len)) != NULL) {
+        q = ngx_cpymem(q, p, f - p);
+        q = ngx_cpymem(q, NGX_HTTP_WS_JWT_REDACTED,
+                       sizeof(NGX_HTTP_WS_JWT_REDACTED) - 1);
+        p = f + token->len;
+    }
+
+    q = ngx_cpymem(q, p, last - p);
+    r->request_line.len = q - r->request_line.data;
 
     return NGX_OK;
 }
@@ -427,7 +449,68 @@ ngx_http_ws_jwt_require(ngx_http_request_t *r, ngx_http_ws_loc_conf_t *wlcf,
 static void
 ngx_http_ws_jwt_cleanup(void *data)
 {
-    ws_jwt_free(data);
+    ngx_http_ws_ctx_t  *ctx = data;
+
+    if (ctx->jwt) {
+        ws_jwt_free(ctx->jwt);
+        ctx->jwt = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ws_jwt_cache(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_http_variable_t        *var;
+    ngx_http_variable_value_t  *vv;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    /*
+     * Every $ws_jwt_* that the configuration uses gets its value now, in
+     * r->variables: a value taken before the token was checked (by "set"
+     * in the rewrite phase) is replaced, and the snapshot of a detached
+     * WebSocket keeps these values for the access log, after the token's
+     * JSON is freed with the request.
+     */
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+    var = cmcf->variables.elts;
+    vv = r->variables;
+
+    for (i = 0; i < cmcf->variables.nelts; i++) {
+        if (var[i].get_handler != ngx_http_ws_jwt_variable) {
+            continue;
+        }
+
+        vv[i].valid = 0;
+        vv[i].not_found = 0;
+
+        if (ngx_http_ws_jwt_variable(r, &vv[i], var[i].data) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (vv[i].not_found) {
+            vv[i].valid = 0;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_ws_jwt_plain(const u_char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -471,11 +554,36 @@ ngx_http_ws_jwt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_OK;
     }
 
-    if (str) {
+    if (str && ngx_http_ws_jwt_plain(str, len)) {
         v->data = (u_char *) str;
 
     } else {
-        /* not a string: its JSON text */
+        /*
+         * not a string, or a string with control characters, which could
+         * split a header line or a request line: its JSON text
+         */
+
+        if (str) {
+            len = ws_jwt_member_json(ctx->jwt,
+                                     skip == sizeof("ws_jwt_claim_") - 1,
+                                     name->data + skip, name->len - skip,
+                                     NULL, 0);
+            if (len <= 0) {
+                v->not_found = 1;
+                return NGX_OK;
+            }
+
+            v->data = ngx_pnalloc(r->pool, len);
+            if (v->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            (void) ws_jwt_member_json(ctx->jwt,
+                                      skip == sizeof("ws_jwt_claim_") - 1,
+                                      name->data + skip, name->len - skip,
+                                      v->data, len);
+            goto done;
+        }
 
         v->data = ngx_pnalloc(r->pool, len);
         if (v->data == NULL) {
@@ -487,9 +595,11 @@ ngx_http_ws_jwt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                              v->data, len);
     }
 
+done:
+
     v->len = len;
     v->valid = 1;
-    v->no_cacheable = 1;
+    v->no_cacheable = 0;
     v->not_found = 0;
 
     return NGX_OK;
@@ -793,6 +903,15 @@ ngx_http_ws_jwt_merge(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *prev,
 {
     if (conf->jwt == NGX_CONF_UNSET_PTR) {
         conf->jwt = (prev->jwt == NGX_CONF_UNSET_PTR) ? NULL : prev->jwt;
+    }
+
+    /*
+     * A token prefix of an outer level is still stripped where ws_auth_jwt
+     * is off or takes its token elsewhere: browsers send the same offer to
+     * every location, and the token must not reach a backend.
+     */
+
+    if (conf->jwt_subprotocol.len == 0) {
         conf->jwt_subprotocol = prev->jwt_subprotocol;
     }
 

@@ -201,7 +201,7 @@ typedef struct {
     ngx_event_t                  timer;
     ngx_msec_t                   started;      /* ngx_current_msec */
     ngx_msec_t                   last_data;    /* a data frame last seen */
-    ngx_msec_t                   expires;      /* the token's, if token_exp */
+    double                       expires;      /* the token's: epoch ms */
     uint32_t                     data_seen;    /* data frames then */
 
     /* "attached" while request is set, "detached" once it is NULL */

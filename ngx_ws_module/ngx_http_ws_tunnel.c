@@ -43,7 +43,6 @@ ngx_http_ws_tunnel_init(void *data)
 {
     ngx_http_request_t  *r = data;
 
-    double                   left;
     size_t                   n;
     const char              *what;
     ngx_uint_t               i;
@@ -188,14 +187,8 @@ ngx_http_ws_tunnel_init(void *data)
     }
 
     if (ctx->token_expires) {
-        /* ws_auth_jwt_close_at_exp: the token's exp on ngx_current_msec */
-
-        tp = ngx_timeofday();
-        left = ctx->token_expires - ((double) tp->sec * 1000 + tp->msec);
-
-        t->expires = t->started
-                     + (ngx_msec_t) ngx_max(ngx_min(left, NGX_MAX_INT32_VALUE),
-                                            1);
+        /* ws_auth_jwt_close_at_exp: the token's exp, epoch milliseconds */
+        t->expires = ctx->token_expires;
         t->token_exp = 1;
     }
 
@@ -643,7 +636,9 @@ static ngx_msec_int_t
 ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
 {
     uint32_t                 n;
+    double                   rest;
     ngx_uint_t               i;
+    ngx_time_t              *tp;
     ngx_msec_t               when;
     ngx_msec_int_t           left, life, idle;
     ngx_http_ws_side_t      *s;
@@ -661,12 +656,18 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
     left = NGX_MAX_INT_T_VALUE;
 
     if (t->token_exp) {
-        left = (ngx_msec_int_t) (t->expires - ngx_current_msec);
+        /* on the wall clock, as exp is: no overflow for any exp */
 
-        if (left <= 0) {
+        tp = ngx_timeofday();
+        rest = t->expires - ((double) tp->sec * 1000 + tp->msec);
+
+        if (rest <= 0) {
             *what = ngx_http_ws_token_expired;
-            return left;
+            return 0;
         }
+
+        left = (rest < NGX_MAX_INT32_VALUE) ? (ngx_msec_int_t) rest + 1
+                                            : NGX_MAX_INT32_VALUE;
     }
 
     if (conf->max_lifetime) {
@@ -722,7 +723,9 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
         left = ngx_min(left, idle);
     }
 
-    return left;
+    /* a timer of at most 24.8 days: the next check sees what is left */
+
+    return ngx_min(left, NGX_MAX_INT32_VALUE);
 }
 
 

@@ -66,6 +66,13 @@ ngx_http_ws_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * The access phase let the handshake through: a token refused under
+     * "satisfy any", where another rule granted access, is no refusal.
+     */
+
+    ngx_http_ws_set_reject(r, "");
+
     key = NULL;
 
     rc = ngx_http_ws_check_handshake(r, &key);
@@ -222,6 +229,7 @@ static ngx_int_t
 ngx_http_ws_eval(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx,
     ngx_http_ws_loc_conf_t *wlcf)
 {
+    u_char               *p;
     ngx_str_t             url;
     ngx_uint_t            ssl;
     ngx_url_t             u;
@@ -232,6 +240,20 @@ ngx_http_ws_eval(ngx_http_request_t *r, ngx_http_ws_ctx_t *ctx,
         == NULL)
     {
         return NGX_ERROR;
+    }
+
+    /*
+     * a value from a variable (a token's claim) cannot add a header or
+     * end the request line: no spaces or control characters in the URL
+     */
+
+    for (p = url.data; p < url.data + url.len; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ws: the ws_pass URL has a space or a control "
+                          "character");
+            return NGX_ERROR;
+        }
     }
 
     ngx_memzero(&u, sizeof(ngx_url_t));

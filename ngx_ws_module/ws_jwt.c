@@ -118,6 +118,8 @@ static int ws_jwt_check_sig(const ws_jwt_key_t *k, const unsigned char *in,
     size_t inlen, const unsigned char *sig, size_t siglen);
 static json_t *ws_jwt_get_nocase(json_t *obj, const unsigned char *name,
     size_t nlen);
+static json_t *ws_jwt_lookup(const ws_jwt_t *jwt, int claims,
+    const unsigned char *name, size_t nlen);
 static json_t *ws_jwt_json(const unsigned char *b64, size_t len, int *rc);
 static size_t ws_jwt_b64_decode(unsigned char *dst, const unsigned char *src,
     size_t len, int *ok);
@@ -623,9 +625,9 @@ ws_jwt_fits(EVP_PKEY *pkey, int alg, char *err, size_t errlen)
 
 mismatch:
 
-    snprintf(err, errlen, "%s does not fit a %s key", ws_jwt_alg_name(alg),
+    snprintf(err, errlen, "%s does not fit an %s key", ws_jwt_alg_name(alg),
              EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey)
-                                           : "public");
+                                           : "other");
     return -1;
 }
 
@@ -1168,8 +1170,12 @@ static json_t *
 ws_jwt_get_nocase(json_t *obj, const unsigned char *name, size_t nlen)
 {
     size_t       i;
-    json_t      *v;
+    json_t      *v, *found;
     const char  *key;
+
+    /* the one member whose name is this in any case; none if several */
+
+    found = NULL;
 
     json_object_foreach(obj, key, v) {
         if (strlen(key) != nlen) {
@@ -1183,25 +1189,28 @@ ws_jwt_get_nocase(json_t *obj, const unsigned char *name, size_t nlen)
         }
 
         if (i == nlen) {
-            return v;
+            if (found) {
+                return NULL;
+            }
+
+            found = v;
         }
     }
 
-    return NULL;
+    return found;
 }
 
 
-long
-ws_jwt_member(const ws_jwt_t *jwt, int claims, const unsigned char *name,
-    size_t nlen, const unsigned char **str, unsigned char *buf, size_t size)
+static json_t *
+ws_jwt_lookup(const ws_jwt_t *jwt, int claims, const unsigned char *name,
+    size_t nlen)
 {
     json_t  *obj, *v;
 
-    *str = NULL;
     obj = claims ? jwt->claims : jwt->header;
 
     if (obj == NULL) {
-        return -1;
+        return NULL;
     }
 
     v = json_object_getn(obj, (const char *) name, nlen);
@@ -1210,6 +1219,37 @@ ws_jwt_member(const ws_jwt_t *jwt, int claims, const unsigned char *name,
         /* nginx's variable names are in lower case: "userid" is "userId" */
         v = ws_jwt_get_nocase(obj, name, nlen);
     }
+
+    return v;
+}
+
+
+long
+ws_jwt_member_json(const ws_jwt_t *jwt, int claims,
+    const unsigned char *name, size_t nlen, unsigned char *buf, size_t size)
+{
+    json_t  *v;
+
+    v = ws_jwt_lookup(jwt, claims, name, nlen);
+
+    if (v == NULL) {
+        return -1;
+    }
+
+    return (long) json_dumpb(v, (char *) buf, size,
+                             JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+
+long
+ws_jwt_member(const ws_jwt_t *jwt, int claims, const unsigned char *name,
+    size_t nlen, const unsigned char **str, unsigned char *buf, size_t size)
+{
+    json_t  *v;
+
+    *str = NULL;
+
+    v = ws_jwt_lookup(jwt, claims, name, nlen);
 
     if (v == NULL) {
         return -1;
@@ -1296,6 +1336,7 @@ ws_jwt_json(const unsigned char *b64, size_t len, int *rc)
     int             ok;
     size_t          n;
     json_t         *v;
+    json_error_t    err;
     unsigned char  *p;
 
     /* a base64url part of a token, decoded and parsed: an object */
@@ -1314,7 +1355,14 @@ ws_jwt_json(const unsigned char *b64, size_t len, int *rc)
         return NULL;
     }
 
-    v = json_loadb((const char *) p, n, JSON_REJECT_DUPLICATES, NULL);
+    v = json_loadb((const char *) p, n, JSON_REJECT_DUPLICATES, &err);
+
+    if (v == NULL && json_error_code(&err) == json_error_numeric_overflow) {
+        /* an integer beyond 64 bits (an exp of 10^20) is still a number */
+        v = json_loadb((const char *) p, n,
+                       JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, NULL);
+    }
+
     free(p);
 
     if (v == NULL || !json_is_object(v)) {

@@ -115,6 +115,10 @@ void ws_jwt_free(ws_jwt_t *jwt);
 long ws_jwt_member(const ws_jwt_t *jwt, int claims, const unsigned char *name,
     size_t nlen, const unsigned char **str, unsigned char *buf, size_t size);
 
+/* the same as compact JSON always, a string too ("a\r\n" quoted, escaped) */
+long ws_jwt_member_json(const ws_jwt_t *jwt, int claims,
+    const unsigned char *name, size_t nlen, unsigned char *buf, size_t size);
+
 /*
  * A requirement: the claim is a string equal to one of the values, a
  * number or boolean whose JSON text is one, or an array holding one.
