@@ -68,6 +68,22 @@ static ngx_conf_enum_t  ngx_http_ws_origin_missing[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_ws_limit_actions[] = {
+    { ngx_string("throttle"), NGX_HTTP_WS_LIMIT_THROTTLE },
+    { ngx_string("close"), NGX_HTTP_WS_LIMIT_CLOSE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_ws_limit_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_post_t  ngx_http_ws_buffer_size_post =
     { ngx_http_ws_buffer_size_check };
 
@@ -219,6 +235,48 @@ static ngx_command_t  ngx_http_ws_commands[] = {
       ngx_http_ws_set_msec_off,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ws_loc_conf_t, max_lifetime),
+      NULL },
+
+    { ngx_string("ws_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_ws_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ws_limit_messages"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
+      ngx_http_ws_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_limit_bytes"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1234,
+      ngx_http_ws_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_limit_action"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, limit_action),
+      &ngx_http_ws_limit_actions },
+
+    { ngx_string("ws_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, limit_log_level),
+      &ngx_http_ws_limit_log_levels },
+
+    { ngx_string("ws_limit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ws_loc_conf_t, limit_dry_run),
       NULL },
 
     { ngx_string("ws_frame_timeout"),
@@ -381,6 +439,7 @@ ngx_module_t  ngx_http_ws_module = {
 #define NGX_HTTP_WS_VAR_DURATION         6
 #define NGX_HTTP_WS_VAR_PING_RTT         7
 #define NGX_HTTP_WS_VAR_PINGS            8
+#define NGX_HTTP_WS_VAR_LIMIT_STATUS     9
 
 
 static ngx_http_variable_t  ngx_http_ws_vars[] = {
@@ -411,6 +470,9 @@ static ngx_http_variable_t  ngx_http_ws_vars[] = {
 
     { ngx_string("ws_pings"), NULL, ngx_http_ws_variable,
       NGX_HTTP_WS_VAR_PINGS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_limit_status"), NULL, ngx_http_ws_variable,
+      NGX_HTTP_WS_VAR_LIMIT_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_reject_reason"), NULL, ngx_http_ws_reject_variable,
       0, 0, 0 },
@@ -456,6 +518,17 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
+
+    if (data == NGX_HTTP_WS_VAR_LIMIT_STATUS) {
+        static ngx_str_t  status[] = {
+            ngx_string("PASSED"), ngx_string("DRY_RUN"),
+            ngx_string("THROTTLED"), ngx_string("CLOSED")
+        };
+
+        v->len = status[t->limit_status].len;
+        v->data = status[t->limit_status].data;
+        return NGX_OK;
+    }
 
     if (data == NGX_HTTP_WS_VAR_INITIATOR) {
 
@@ -729,6 +802,11 @@ ngx_http_ws_create_loc_conf(ngx_conf_t *cf)
     conf->ping_interval = NGX_CONF_UNSET_MSEC;
     conf->pong_timeout = NGX_CONF_UNSET_MSEC;
     conf->ping_upstream = NGX_CONF_UNSET;
+    conf->limit[0] = NGX_CONF_UNSET_PTR;
+    conf->limit[1] = NGX_CONF_UNSET_PTR;
+    conf->limit_action = NGX_CONF_UNSET_UINT;
+    conf->limit_log_level = NGX_CONF_UNSET_UINT;
+    conf->limit_dry_run = NGX_CONF_UNSET;
 
     ngx_str_set(&conf->upstream.module, "ws");
 
@@ -877,6 +955,10 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_ws_jwt_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ws_limit_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -38,6 +38,18 @@ typedef struct {
 
 
 typedef struct ngx_http_ws_jwt_s  ngx_http_ws_jwt_t;
+typedef struct ngx_http_ws_limit_s  ngx_http_ws_limit_t;
+typedef struct ngx_http_ws_limits_s  ngx_http_ws_limits_t;
+
+
+#define NGX_HTTP_WS_LIMIT_THROTTLE  0
+#define NGX_HTTP_WS_LIMIT_CLOSE     1
+
+/* $ws_limit_status, the worst of a WebSocket's life */
+#define NGX_HTTP_WS_LIMIT_PASSED    0
+#define NGX_HTTP_WS_LIMIT_DRY_RUN   1
+#define NGX_HTTP_WS_LIMIT_THROTTLED 2
+#define NGX_HTTP_WS_LIMIT_CLOSED    3
 
 
 typedef struct {
@@ -77,6 +89,11 @@ typedef struct {
     ngx_msec_t                   ping_interval; /* 0: off */
     ngx_msec_t                   pong_timeout;
     ngx_flag_t                   ping_upstream;
+
+    ngx_http_ws_limit_t         *limit[2];     /* messages, bytes; or NULL */
+    ngx_uint_t                   limit_action;
+    ngx_uint_t                   limit_log_level;
+    ngx_flag_t                   limit_dry_run;
 
 #if (NGX_HTTP_SSL)
     ngx_uint_t                   ssl;
@@ -204,6 +221,8 @@ typedef struct {
     double                       expires;      /* the token's: epoch ms */
     uint32_t                     data_seen;    /* data frames then */
 
+    ngx_http_ws_limits_t        *limits;       /* NULL: no rate limit */
+
     /* "attached" while request is set, "detached" once it is NULL */
     union {
         ngx_http_ws_attached_t   attached;
@@ -225,6 +244,7 @@ typedef struct {
     unsigned                     stay:1;       /* the request must stay */
     unsigned                     stat_writing:1;
     unsigned                     token_exp:1;  /* ws_auth_jwt_close_at_exp */
+    unsigned                     limit_status:2;
 } ngx_http_ws_tunnel_t;
 
 
@@ -339,6 +359,22 @@ char *ngx_http_ws_jwt_merge(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *prev,
     ngx_http_ws_loc_conf_t *conf);
 ngx_int_t ngx_http_ws_jwt_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_ws_jwt_init(ngx_conf_t *cf);
+
+/* ngx_http_ws_limit.c */
+char *ngx_http_ws_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ws_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ws_limit_merge(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *prev,
+    ngx_http_ws_loc_conf_t *conf);
+ngx_int_t ngx_http_ws_limit_start(ngx_http_request_t *r,
+    ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_limit_end(ngx_http_ws_tunnel_t *t);
+ngx_int_t ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
+ssize_t ngx_http_ws_limit_read(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
+    size_t size);
+void ngx_http_ws_limit_took(ngx_http_ws_tunnel_t *t, ngx_uint_t i, size_t n);
+ngx_msec_int_t ngx_http_ws_limit_next(ngx_http_ws_tunnel_t *t);
+ngx_uint_t ngx_http_ws_limit_due(ngx_http_ws_tunnel_t *t);
+ngx_uint_t ngx_http_ws_limit_waiting(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
 
 /* ngx_http_ws_upstream.c */
 ngx_int_t ngx_http_ws_handler(ngx_http_request_t *r);

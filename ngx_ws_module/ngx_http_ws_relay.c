@@ -54,6 +54,8 @@ static void ngx_http_ws_ctl_clear(ngx_http_ws_dir_t *d);
 static void ngx_http_ws_closing(ngx_http_ws_tunnel_t *t, ngx_uint_t by,
     ngx_uint_t code);
 static ngx_int_t ngx_http_ws_done(ngx_http_ws_tunnel_t *t);
+static void ngx_http_ws_limit_close(ngx_http_ws_tunnel_t *t,
+    ngx_uint_t side);
 static ngx_int_t ngx_http_ws_alloc(ngx_http_ws_dir_t *d, size_t size,
     ngx_log_t *log);
 static void ngx_http_ws_free(ngx_http_ws_dir_t *d);
@@ -204,6 +206,7 @@ ngx_http_ws_relay_run(ngx_http_ws_tunnel_t *t)
 static void
 ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 {
+    size_t                   size;
     ssize_t                  n;
     ngx_int_t                rc;
     ngx_uint_t               progress, dst_side;
@@ -321,7 +324,27 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
             continue;
         }
 
-        n = src->recv(src, b->last, b->end - b->last);
+        size = b->end - b->last;
+
+        if (t->limits) {
+            /* ws_limit_bytes: how much may be read now */
+
+            n = ngx_http_ws_limit_read(t, i, size);
+
+            if (n == 0) {
+                /* throttled: the tunnel's timer runs the relay again */
+                continue;
+            }
+
+            if (n == NGX_ERROR) {
+                ngx_http_ws_limit_close(t, i);
+                break;
+            }
+
+            size = (size_t) n;
+        }
+
+        n = src->recv(src, b->last, size);
 
         if (n == NGX_AGAIN) {
             if (ws_buf_empty(b)) {
@@ -339,6 +362,10 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         b->last += n;
         d->bytes_in += n;
         progress = 1;
+
+        if (t->limits) {
+            ngx_http_ws_limit_took(t, i, n);
+        }
 
         rc = ws_scan(p, b);
         ngx_http_ws_scanned(t, i, rc);
@@ -358,6 +385,26 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
         t->dir[i].parser.pong_seen = 0;
         t->side[i].rtt = (ngx_msec_int_t) (ngx_current_msec
                                            - t->side[i].ping_at);
+    }
+
+    if (t->dir[i].parser.gated) {
+        /* a message waits at ws_limit_messages's gate */
+
+        switch (ngx_http_ws_limit_message(t, i)) {
+
+        case NGX_OK:
+            /* granted: scanned again in the next round */
+            t->dir[i].parser.gated = 0;
+            t->again = 1;
+            break;
+
+        case NGX_DECLINED:
+            ngx_http_ws_limit_close(t, i);
+            return;
+
+        default: /* NGX_AGAIN */
+            break;
+        }
     }
 
     if (rc == WS_SCAN_OK) {
@@ -425,6 +472,27 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
                              src_side == NGX_HTTP_WS_CLIENT
                              ? WS_CLOSE_GOING_AWAY : WS_CLOSE_INTERNAL_ERROR,
                              NULL);
+}
+
+
+static void
+ngx_http_ws_limit_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side)
+{
+    static ngx_str_t  reason = ngx_string("rate limit");
+
+    /*
+     * ws_limit_action close: nothing more from the sender is forwarded
+     * (the message over the limit waits at the gate, it never goes), 1008
+     * to it, 1001 to the other side
+     */
+
+    ws_stop(&t->dir[side].parser);
+
+    ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, WS_CLOSE_POLICY);
+    ngx_http_ws_inject_close(t, side, WS_CLOSE_POLICY, &reason);
+    ngx_http_ws_inject_close(t, 1 - side, WS_CLOSE_GOING_AWAY, NULL);
+
+    t->again = 1;
 }
 
 

@@ -113,6 +113,12 @@ ngx_http_ws_tunnel_init(void *data)
         d->dst = (i == 0) ? pc : c;
     }
 
+    /* ws_limit_*: the keys of the zones, the message gates */
+
+    if (ngx_http_ws_limit_start(r, t) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* client frames that came with the request */
 
     n = r->header_in->last - r->header_in->pos;
@@ -476,6 +482,22 @@ ngx_http_ws_timer_handler(ngx_event_t *ev)
         return;
     }
 
+    if (ngx_http_ws_limit_due(t)) {
+        /* a throttled direction may go on */
+
+        ngx_http_ws_relay_run(t);
+
+        if (t->finalized) {
+            ngx_http_ws_finalize(t);
+            return;
+        }
+
+        if (t->initiator != NGX_HTTP_WS_BY_NONE) {
+            /* closing: the timer is the close timeout now */
+            return;
+        }
+    }
+
     if (ngx_http_ws_watch(t) != NGX_OK) {
         /* a side is gone, or a frame timed out: closing */
 
@@ -581,6 +603,13 @@ ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
         if (conf->ping_interval == 0
             || (i == NGX_HTTP_WS_UPSTREAM && !conf->ping_upstream))
         {
+            continue;
+        }
+
+        if (d->parser.gated || ngx_http_ws_limit_waiting(t, i)) {
+            /* throttled: it sends more than it may, it is alive */
+            s->heard = now;
+            s->pinging = 0;
             continue;
         }
 
@@ -700,6 +729,12 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
 
     if (conf->frame_timeout) {
         left = ngx_min(left, (ngx_msec_int_t) conf->frame_timeout / 4 + 1);
+    }
+
+    when = (ngx_msec_t) ngx_http_ws_limit_next(t);
+
+    if ((ngx_msec_int_t) when >= 0) {
+        left = ngx_min(left, ngx_max((ngx_msec_int_t) when, 1));
     }
 
     if (conf->idle_timeout) {
@@ -900,6 +935,7 @@ ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t)
     }
 
     ngx_http_ws_relay_free(t);
+    ngx_http_ws_limit_end(t);
 
     if (t->request == NULL) {
         ngx_free(t->u.detached.snap);

@@ -161,9 +161,10 @@ typedef struct {
     /* configuration: set before the first ws_scan() */
     uint64_t         max_frame;       /* 0: no limit */
     uint64_t         max_message;     /* 0: no limit */
-    /* the messages that may be begun, raised at any time; 0: no limit */
+    /* the messages that may be begun, raised at any time, if limited */
     uint64_t         max_messages;
     unsigned         from_client:1;   /* frames must be masked */
+    unsigned         limited:1;       /* max_messages applies */
     unsigned         validate_utf8:1;
 
     /* forward nothing after the current frame: set with ws_stop() */
@@ -244,7 +245,7 @@ void ws_buf_reset(ws_buf_t *b);
  * Per message: p->messages counts the data messages begun (a message is
  * counted when the header of its first frame is whole and valid, so a
  * fragmented one counts once; control frames are not messages).  With
- * p->max_messages set, the scanner stops before the first byte of a frame
+ * p->limited set, the scanner stops before the first byte of a frame
  * that would begin message number max_messages + 1, with p->gated set
  * (control frames and continuations still pass); raising max_messages and
  * calling ws_scan() again lets it go on.  This is where message rate

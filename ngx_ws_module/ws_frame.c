@@ -258,7 +258,7 @@ ws_scan(ws_parser_t *p, ws_buf_t *b)
                 break;
             }
 
-            if (p->max_messages && ws_gate(p, b)) {
+            if (p->limited && ws_gate(p, b)) {
                 /* a message beyond the limit: not begun for now */
                 break;
             }

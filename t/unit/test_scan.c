@@ -518,6 +518,7 @@ relay_run(relay_cfg_t *cfg, const unsigned char *in, size_t n,
                    cfg->max_message);
 
     p.max_messages = cfg->msg_step;
+    p.limited = (cfg->msg_step != 0);
 
     if (cfg->pong) {
         ws_expect_pong(&p, cfg->pong);
@@ -3048,6 +3049,7 @@ test_gate(void)
     buf_init(&b, 1024);
     ws_parser_init(&p, 0, 1, 0, 0);
     p.max_messages = 1;
+    p.limited = 1;
 
     buf_recv(&b, s.data, s.len);
     CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
