@@ -1401,6 +1401,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
     ws_parser_init(&p, st->from_client, st->validate_utf8, st->max_frame,
                    st->max_message);
     p.max_messages = st->gate;
+    p.limited = (st->gate != 0);
 
     i = 0;
     cut = 0;
