@@ -115,6 +115,8 @@ static struct {
     unsigned        inflight_max;
     double          timeout;
     int             verbose;
+    char           *headers;      /* -H lines, each ending in CRLF */
+    size_t          headers_len;
 } cf;
 
 
@@ -318,18 +320,25 @@ wsb_send_request(wsb_conn_t *c)
     wsb_base64(raw, 16, key);
     wsb_accept(key, WSB_KEY_LEN, c->accept);
 
-    if (wsb_obuf_reserve(c, 512) != 0) {
+    if (wsb_obuf_reserve(c, 512 + cf.headers_len) != 0) {
         return -1;
     }
 
-    n = snprintf((char *) c->obuf + c->olen, 512,
+    n = snprintf((char *) c->obuf + c->olen, 512 + cf.headers_len,
                  "GET %s HTTP/1.1\r\n"
                  "Host: %s:%d\r\n"
                  "Upgrade: websocket\r\n"
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n",
-                 cf.path, inet_ntoa(cf.dst), cf.port, key);
+                 "Sec-WebSocket-Version: 13\r\n"
+                 "%.*s\r\n",
+                 cf.path, inet_ntoa(cf.dst), cf.port, key,
+                 (int) cf.headers_len, cf.headers ? cf.headers : "");
+
+    if (n < 0 || (size_t) n >= 512 + cf.headers_len) {
+        wsb_error(c, "request head too large");
+        return -1;
+    }
 
     c->olen += n;
     c->state = WSB_ST_UPGRADE;
@@ -1120,6 +1129,37 @@ wsb_auto_sources(void)
 }
 
 
+/* -H "Name: value": appended to every upgrade request */
+
+static int
+wsb_add_header(const char *line)
+{
+    char    *p;
+    size_t   len;
+
+    len = strlen(line);
+
+    if (len == 0 || strchr(line, ':') == NULL || line[0] == ':'
+        || strpbrk(line, "\r\n") != NULL || len > 8192)
+    {
+        fprintf(stderr, "wsbench: -H wants \"Name: value\" on one line\n");
+        return -1;
+    }
+
+    p = realloc(cf.headers, cf.headers_len + len + 2);
+    if (p == NULL) {
+        return -1;
+    }
+
+    memcpy(p + cf.headers_len, line, len);
+    memcpy(p + cf.headers_len + len, "\r\n", 2);
+    cf.headers = p;
+    cf.headers_len += len + 2;
+
+    return 0;
+}
+
+
 static void
 wsb_usage(void)
 {
@@ -1142,6 +1182,8 @@ wsb_usage(void)
         "             127.0.0.2+K when N exceeds the ephemeral ports)\n"
         "  -i N       connection attempts in flight (256)\n"
         "  -T SECS    upgrade timeout per connection (30)\n"
+        "  -H LINE    an extra request header, \"Name: value\" "
+        "(repeatable)\n"
         "  -v         print unexpected responses\n");
 }
 
@@ -1168,7 +1210,7 @@ main(int argc, char **argv)
     cf.inflight_max = 256;
     cf.timeout = 30;
 
-    while ((opt = getopt(argc, argv, "m:a:p:u:c:s:P:d:w:n:tb:i:T:vh")) != -1)
+    while ((opt = getopt(argc, argv, "m:a:p:u:c:s:P:d:w:n:tb:i:T:H:vh")) != -1)
     {
         switch (opt) {
 
@@ -1248,6 +1290,13 @@ main(int argc, char **argv)
 
         case 'v':
             cf.verbose = 1;
+            break;
+
+        case 'H':
+            if (wsb_add_header(optarg) != 0) {
+                wsb_usage();
+                return 2;
+            }
             break;
 
         default:
