@@ -399,7 +399,7 @@ LUA_MODULES = ['/usr/lib/nginx/modules/ndk_http_module.so',
 
 
 def nginx_conf(kind, port, backends, workers=1, reuseport=False,
-               connections=21400):
+               connections=21400, extra=None):
     loads = ''
     if kind == 'ngx_ws':
         loads = 'load_module %s;\n' % NGX_WS_SO
@@ -419,6 +419,8 @@ def nginx_conf(kind, port, backends, workers=1, reuseport=False,
             ws_pass http://backend;'''
         if CFG['ngx_ws_extra']:
             location += '\n            ' + CFG['ngx_ws_extra']
+        for line in extra or []:
+            location += '\n            ' + line
     else:
         location = '''
             set $ws_backend 127.0.0.1:%d;
@@ -501,8 +503,10 @@ class Direct(Proxy):
 
 class Nginx(Proxy):
     def __init__(self, name, port, kind, binary, backends, workers=1,
-                 reuseport=False, prefix_name=None, connections=21400):
+                 reuseport=False, prefix_name=None, connections=21400,
+                 extra=None):
         Proxy.__init__(self, name, port)
+        self.extra = extra
         self.connections = connections
         self.kind = kind
         self.binary = binary
@@ -529,7 +533,7 @@ class Nginx(Proxy):
         with open(conf, 'w') as f:
             f.write(nginx_conf(self.kind, self.port, self.backends,
                                self.nworkers, self.reuseport,
-                               self.connections))
+                               self.connections, self.extra))
         return conf
 
     def argv(self, extra_global):
@@ -687,6 +691,359 @@ def run_handshake(t, rep):
     return {k: res[k] for k in ('hs_per_s', 'p99_us', 'failed',
                                 'proxy_cpu_pct', 'cpu_us_per_hs')
             if k in res}
+
+
+# ------------------------------------------------------------ checks
+
+# The handshake cell on ngx_ws with the module's handshake checks: each
+# variant is the location's directives and the request headers wsbench adds
+# (-H); %(...)s are filled by checks_setup().  "none" turns the Origin
+# check off (ws_origin any) and sends no extra header; the JWT variants
+# keep the Origin check off too, so that each measures one check.
+CHECKS_PORT = 19120
+CHECKS = [
+    ('none', 'no checks', ['ws_origin any;'], []),
+    ('origin', 'Origin', ['ws_origin http://127.0.0.1:%(port)d;'],
+     ['Origin: http://127.0.0.1:%(port)d']),
+    ('hs256', 'HS256',
+     ['ws_origin any;', 'ws_auth_jwt bench;',
+      'ws_auth_jwt_key_file %(dir)s/hs256.secret alg=HS256;'],
+     ['Authorization: Bearer %(token_hs256)s']),
+    ('rs256', 'RS256 (2048-bit)',
+     ['ws_origin any;', 'ws_auth_jwt bench;',
+      'ws_auth_jwt_key_file %(dir)s/rs256.pub.pem alg=RS256;'],
+     ['Authorization: Bearer %(token_rs256)s']),
+    ('es256', 'ES256 (P-256)',
+     ['ws_origin any;', 'ws_auth_jwt bench;',
+      'ws_auth_jwt_key_file %(dir)s/es256.pub.pem alg=ES256;'],
+     ['Authorization: Bearer %(token_es256)s']),
+]
+CHECKS_LABELS = {c[0]: c[1] for c in CHECKS}
+JWT_CHECKS = ('hs256', 'rs256', 'es256')
+# the most a check may cost, as a share of the handshakes/s of "none"
+CHECKS_TARGETS = {'origin': 0.05, 'hs256': 0.05, 'rs256': 0.15,
+                  'es256': 0.35}
+# the openssl speed algorithm whose verification an algorithm makes
+CHECKS_SPEED = {'rs256': 'rsa2048', 'es256': 'ecdsap256'}
+CHECKS_DIR = os.path.join(RUN, 'checks')
+# claims of every token: exp far in the future (2100-01-01)
+JWT_CLAIMS = {'sub': 'bench', 'iss': 'ngx_ws-bench', 'exp': 4102444800}
+
+
+def checks_selected():
+    sel = os.environ.get('BENCH_CHECKS', '')
+    names = [c[0] for c in CHECKS]
+    if not sel.strip():
+        return names
+    want = [s.strip() for s in sel.split(',')]
+    if 'none' not in want:
+        want.insert(0, 'none')
+    return [n for n in names if n in want]
+
+
+def module_has_jwt():
+    try:
+        with open(NGX_WS_SO, 'rb') as f:
+            return b'ws_auth_jwt' in f.read()
+    except (OSError, TypeError):
+        return False
+
+
+def openssl(args):
+    r = subprocess.run(['openssl'] + args, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError('openssl %s: %s' % (
+            ' '.join(args), r.stderr.decode(errors='replace').strip()))
+    return r.stdout
+
+
+def checks_setup(names):
+    """Keys made with openssl (new for every run) and one token per JWT
+    variant, signed with PyJWT (Debian's python3-jwt); returns the values
+    of the variants' %(...)s and a note for each variant that cannot
+    run."""
+    os.makedirs(CHECKS_DIR, exist_ok=True)
+    vals = {'port': CHECKS_PORT, 'dir': CHECKS_DIR}
+    skip = {}
+    jwts = [n for n in names if n in JWT_CHECKS]
+    if not jwts:
+        return vals, skip
+    if not module_has_jwt():
+        for n in jwts:
+            skip[n] = 'the module has no ws_auth_jwt'
+        return vals, skip
+    try:
+        import jwt
+    except ImportError:
+        for n in jwts:
+            skip[n] = 'no PyJWT (python3-jwt) to sign the tokens'
+        return vals, skip
+    d = CHECKS_DIR
+    try:
+        # 64 hexadecimal digits: 64 bytes of secret, no newline, and no
+        # "{" or "-----BEGIN" that would make the file a JWK or a PEM
+        secret = openssl(['rand', '-hex', '32']).strip()
+        with open(os.path.join(d, 'hs256.secret'), 'wb') as f:
+            f.write(secret)
+        openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt',
+                 'rsa_keygen_bits:2048', '-out', os.path.join(d, 'rs256.pem')])
+        openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt',
+                 'ec_paramgen_curve:P-256', '-out',
+                 os.path.join(d, 'es256.pem')])
+        for k in ('rs256', 'es256'):
+            openssl(['pkey', '-in', os.path.join(d, k + '.pem'), '-pubout',
+                     '-out', os.path.join(d, k + '.pub.pem')])
+        claims = dict(JWT_CLAIMS, iat=int(time.time()))
+        keys = {'hs256': secret,
+                'rs256': open(os.path.join(d, 'rs256.pem'), 'rb').read(),
+                'es256': open(os.path.join(d, 'es256.pem'), 'rb').read()}
+        for n in jwts:
+            tok = jwt.encode(claims, keys[n], algorithm=n.upper())
+            if isinstance(tok, bytes):
+                tok = tok.decode()
+            vals['token_' + n] = tok
+            with open(os.path.join(d, n + '.token'), 'w') as f:
+                f.write(tok + '\n')
+    except Exception as e:                      # noqa: BLE001
+        for n in jwts:
+            skip[n] = 'keys or tokens not made: %s' % e
+    return vals, skip
+
+
+def checks_target(name, vals):
+    directives, headers = [c[2:] for c in CHECKS if c[0] == name][0]
+    t = Nginx('checks-' + name, CHECKS_PORT, 'ngx_ws',
+              NGX_WS_NGINX or STOCK_NGINX, [BACKEND_PORT],
+              extra=[x % vals for x in directives])
+    return t, [h % vals for h in headers]
+
+
+def run_check(name, vals, rep):
+    """The handshake cell against ngx_ws with one variant's checks."""
+    t, headers = checks_target(name, vals)
+    if not t.start():
+        log('    %s' % t.note)
+        return None
+    try:
+        d, w = CFG['duration'], CFG['warmup']
+        args = ['-m', 'handshake', '-p', str(t.port),
+                '-c', str(CFG['hs_conns']), '-s', '64', '-d', str(d),
+                '-w', str(w), '-T', '5', '-b', '127.0.0.10+8']
+        for h in headers:
+            args += ['-H', h]
+        meter = CpuMeter(t.workers())
+        res = wsbench(args, 'checks-%s-r%d' % (name, rep), d + w + 60)
+        meter.done(res, 'cpu_us_per_hs')
+    finally:
+        t.stop()
+    if res is None:
+        return None
+    return {k: res[k] for k in ('hs_per_s', 'p99_us', 'failed',
+                                'proxy_cpu_pct', 'cpu_us_per_hs')
+            if k in res}
+
+
+def openssl_speed():
+    """Verifications per second of openssl speed on the proxy's CPU, for
+    the algorithms of CHECKS_SPEED: {name: {'verify_per_s', 'us'}}."""
+    secs = 1 if QUICK else 3
+    argv = niced(['taskset', '-c', PROXY_CPU, 'openssl', 'speed',
+                  '-seconds', str(secs), '-mr'] + sorted(set(
+                      CHECKS_SPEED.values())))
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    txt = r.stdout.decode(errors='replace')
+    with open(raw_path('checks-openssl-speed.txt'), 'w') as f:
+        f.write(' '.join(argv) + '\n' + txt)
+    out = {}
+    # -mr: +F2:index:bits:sign/s:verify/s (RSA), +F4:... (ECDSA)
+    for line in txt.splitlines():
+        m = re.match(r'\+F([24]):\d+:(\d+):([\d.]+):([\d.]+)', line)
+        if not m:
+            continue
+        kind = 'rsa%s' % m.group(2) if m.group(1) == '2' else \
+            'ecdsap%s' % m.group(2)
+        v = float(m.group(4))
+        out[kind] = {'verify_per_s': v, 'us': 1e6 / v if v else None}
+    out['_cmd'] = 'openssl speed -seconds %d %s' % (
+        secs, ' '.join(sorted(set(CHECKS_SPEED.values()))))
+    return out
+
+
+def measure_checks():
+    """The checks cell: REPEAT runs of every variant, interleaved (the
+    order rotated from one repetition to the next); returns its summary
+    or None."""
+    if 'checks' in CFG['skip'] or 'ngx_ws' not in CFG['targets']:
+        return None
+    if NGX_WS_SO is None:
+        return {'note': 'module not built'}
+    names = checks_selected()
+    vals, skip = checks_setup(names)
+    for n, why in skip.items():
+        log('checks: %s skipped: %s' % (n, why))
+    names = [n for n in names if n not in skip]
+    runs = {n: [] for n in names}
+    # one run not counted, so that the first variant does not pay for a
+    # cold machine (caches, clock, the kernel's socket slabs)
+    log('[checks] warmup: %s' % names[0])
+    run_check(names[0], vals, 0)
+    for rep in range(1, CFG['repeat'] + 1):
+        k = (rep - 1) % len(names)
+        for name in names[k:] + names[:k]:
+            log('[checks %d/%d] %s' % (rep, CFG['repeat'], name))
+            r = run_check(name, vals, rep)
+            runs[name].append(r)
+            if r:
+                log('    handshakes: %.0f/s, proxy CPU %.0f us per '
+                    'handshake' % (r['hs_per_s'], r['cpu_us_per_hs']))
+            time.sleep(0.5)
+    speed = openssl_speed() if any(n in CHECKS_SPEED for n in names) else {}
+    return checks_summary(names, runs, skip, speed)
+
+
+def checks_summary(names, runs, skip, speed):
+    out = {'variants': names, 'skipped': skip, 'runs': runs,
+           'openssl_speed': speed, 'cells': {}}
+    base = runs.get('none') or []
+    for n in names:
+        cell = {}
+        for field in ('hs_per_s', 'cpu_us_per_hs', 'proxy_cpu_pct'):
+            s = summarize([r.get(field) if r else None for r in runs[n]])
+            if s:
+                cell[field] = s
+        # ratios within each repetition (the runs of one repetition are
+        # neighbours in time), for the spread of the ratio
+        pairs = [r['hs_per_s'] / b['hs_per_s']
+                 for r, b in zip(runs[n], base)
+                 if r and b and b.get('hs_per_s')]
+        if pairs:
+            cell['ratio_runs'] = pairs
+        cell['failed'] = sum(1 for r in runs[n] if r is None)
+        out['cells'][n] = cell
+    none = out['cells'].get('none', {})
+    for n in names:
+        c = out['cells'][n]
+        if 'hs_per_s' in c and 'hs_per_s' in none:
+            c['ratio'] = c['hs_per_s']['median'] / none['hs_per_s']['median']
+        if 'cpu_us_per_hs' in c and 'cpu_us_per_hs' in none:
+            c['extra_cpu_us'] = (c['cpu_us_per_hs']['median']
+                                 - none['cpu_us_per_hs']['median'])
+        sp = speed.get(CHECKS_SPEED.get(n, ''), {})
+        if sp.get('us') and c.get('extra_cpu_us'):
+            c['verify_us'] = sp['us']
+            c['verify_share'] = sp['us'] / c['extra_cpu_us']
+    complete = (not QUICK and not skip and names == [c[0] for c in CHECKS]
+                and all(out['cells'][n]['failed'] == 0 for n in names))
+    out['complete'] = complete
+    return out
+
+
+def checks_verdicts(checks):
+    out = []
+    if not checks or 'cells' not in checks:
+        return out
+    for n, limit in CHECKS_TARGETS.items():
+        desc = '%s costs <= %d%% of the handshakes/s (>= %.2fx no checks)' % (
+            'Origin check' if n == 'origin' else CHECKS_LABELS[n],
+            round(limit * 100), 1 - limit)
+        c = checks['cells'].get(n)
+        if not c or c.get('ratio') is None:
+            why = checks['skipped'].get(n, 'not measured')
+            out.append((desc, '- (%s)' % why, 'SKIP'))
+            continue
+        r = c['ratio']
+        out.append((desc, '%.2fx (%.1f%%)' % (r, (1 - r) * 100),
+                    'PASS' if r >= 1 - limit else 'FAIL'))
+    return out
+
+
+def checks_markdown(checks, verdicts, date):
+    c = CFG
+    lines = []
+    lines.append('Run of %s%s, ngx_ws built from %s. Median of %d run(s) '
+                 'per variant, interleaved, %.0f s measured after %.1f s of '
+                 'warmup, %d concurrent loops; ± half the min-max range in '
+                 'percent of the median.' % (
+                     date, ' (quick mode)' if QUICK else '',
+                     module_revision(), c['repeat'], c['duration'],
+                     c['warmup'], c['hs_conns']))
+    lines.append('')
+    lines.append('| checks | handshakes/s | ratio to no checks (runs) | '
+                 'proxy CPU per handshake | extra CPU per handshake | '
+                 'proxy CPU load |')
+    lines.append('|---|---|---|---|---|---|')
+
+    def pm(s, unit):
+        if not s:
+            return '-'
+        txt = fmt_num(s['median'], unit)
+        if s['n'] > 1:
+            txt += ' ±%.0f%%' % s['spread_pct']
+        return txt
+
+    for n in checks['variants']:
+        cell = checks['cells'][n]
+        ratio = '-'
+        if cell.get('ratio') is not None:
+            ratio = '%.2fx' % cell['ratio']
+            rr = cell.get('ratio_runs') or []
+            if len(rr) > 1 and n != 'none':
+                ratio += ' (%.2f-%.2f)' % (min(rr), max(rr))
+        extra = '-'
+        if n != 'none' and cell.get('extra_cpu_us') is not None:
+            extra = '%+.1f us' % cell['extra_cpu_us']
+        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+            CHECKS_LABELS[n], pm(cell.get('hs_per_s'), 'hs'), ratio,
+            pm(cell.get('cpu_us_per_hs'), 'us'), extra,
+            pm(cell.get('proxy_cpu_pct'), 'pct')))
+    for n, why in sorted(checks['skipped'].items()):
+        lines.append('| %s | skipped: %s | | | | |' % (CHECKS_LABELS[n], why))
+    lines.append('')
+    speed = checks.get('openssl_speed') or {}
+    parts = []
+    for n in ('rs256', 'es256'):
+        cell = checks['cells'].get(n)
+        sp = speed.get(CHECKS_SPEED[n])
+        if not sp or not sp.get('us'):
+            continue
+        txt = ('%s: `openssl speed` %.0f verify/s on the proxy\'s CPU, '
+               '%.1f us per verification' % (
+                   CHECKS_LABELS[n], sp['verify_per_s'], sp['us']))
+        if cell and cell.get('extra_cpu_us'):
+            txt += (', %.0f%% of the %.1f us of proxy CPU the check adds '
+                    'to a handshake' % (cell['verify_share'] * 100,
+                                        cell['extra_cpu_us']))
+        parts.append(txt)
+    if parts:
+        lines.append('One signature verification (%s): %s.' % (
+            speed.get('_cmd', 'openssl speed'), '; '.join(parts)))
+        lines.append('')
+    lines.append('| target | measured | result |')
+    lines.append('|---|---|---|')
+    for desc, meas, verdict in verdicts:
+        lines.append('| %s | %s | %s |' % (desc, meas, verdict))
+    lines.append('')
+    return lines
+
+
+def update_checks_readme(md_lines):
+    path = os.path.join(BENCH, 'README.md')
+    begin, end = '<!-- checks:begin -->', '<!-- checks:end -->'
+    with open(path) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        text += '\n## Handshake checks: latest results\n\n%s\n%s\n' % (
+            begin, end)
+    a = text.index(begin) + len(begin)
+    b = text.index(end)
+    text = text[:a] + '\n' + '\n'.join(md_lines) + '\n' + text[b:]
+    with open(path, 'w') as f:
+        f.write(text)
 
 
 def idle_hold(port, conns, src, name, timeout=180.0, cpu=LOAD_CPU):
@@ -1409,7 +1766,10 @@ def main():
             notes.append('%s skipped: %s' % (LABELS[t], reason))
             log('%s: skipped: %s' % (t, reason))
 
-    for rep in range(1, CFG['repeat'] + 1):
+    # the cells run on every target; the others (checks, big, instr) below
+    per_target = [c for c in ('idle', 'echo', 'handshake')
+                  if c not in CFG['skip']]
+    for rep in range(1, CFG['repeat'] + 1 if per_target else 1):
         for name in targets:
             if name in skipped:
                 continue
@@ -1472,6 +1832,11 @@ def main():
                 notes.append('%s %s: %d of %d runs failed' % (
                     LABELS[t], cell, failed, len(runs)))
 
+    checks = measure_checks()
+    checks_v = checks_verdicts(checks)
+    if checks and checks.get('note'):
+        notes.append('handshake checks skipped: %s' % checks['note'])
+
     big = None
     if 'big' not in CFG['skip'] and 'ngx_ws' in targets:
         if NGX_WS_SO is None and CFG['big_target'] == 'ngx_ws':
@@ -1530,7 +1895,8 @@ def main():
         'idle_100k': big,
         'instructions': instr,
         'targets': [{'target': d, 'measured': m, 'result': v}
-                    for d, m, v in verdicts],
+                    for d, m, v in verdicts + checks_v],
+        'checks': checks,
         'notes': notes,
         'elapsed_s': round(time.time() - t_start),
         'loadavg_start': load0,
@@ -1561,13 +1927,38 @@ def main():
         with open(os.path.join(RAW, 'partial.md'), 'w') as f:
             f.write('\n'.join(md) + '\n')
 
-    print()
-    print('\n'.join(table))
-    print()
-    print('| target (ngx_ws) | measured | result |')
-    print('|---|---|---|')
-    for desc, meas, verdict in verdicts:
-        print('| %s | %s | %s |' % (desc, meas, verdict))
+    # the checks cell publishes on its own (make checks) when it is
+    # complete: every variant, not quick, no run failed
+    checks_md = None
+    if checks and 'cells' in checks:
+        checks_md = checks_markdown(checks, checks_v, data['date'])
+        cpub = os.environ.get('BENCH_PUBLISH',
+                              '1' if checks['complete'] else '0')
+        cpub = cpub not in ('', '0')
+        cdir, cstem = (RESULTS, 'checks') if cpub else (RAW,
+                                                         'partial-checks')
+        with open(os.path.join(cdir, cstem + '.json'), 'w') as f:
+            json.dump(dict(checks, date=data['date'],
+                           machine=data['machine'], revision=revision,
+                           settings=data['settings'],
+                           targets=[{'target': d, 'measured': m,
+                                     'result': v}
+                                    for d, m, v in checks_v]),
+                      f, indent=1, sort_keys=True)
+        if cpub:
+            update_checks_readme(checks_md)
+        else:
+            with open(os.path.join(RAW, 'partial-checks.md'), 'w') as f:
+                f.write('\n'.join(checks_md) + '\n')
+
+    if per_target or big or instr:
+        print()
+        print('\n'.join(table))
+        print()
+        print('| target (ngx_ws) | measured | result |')
+        print('|---|---|---|')
+        for desc, meas, verdict in verdicts:
+            print('| %s | %s | %s |' % (desc, meas, verdict))
     print()
     if big:
         print('idle at scale: %d connections, %d established, total worker '
@@ -1576,6 +1967,9 @@ def main():
     for kind, i in (instr or {}).items():
         print('instructions per 64 B message, %s: %s' % (
             LABELS[kind], i.get('instructions_per_msg', i.get('note'))))
+    if checks_md:
+        print('handshake checks (ngx_ws):')
+        print('\n'.join(checks_md))
     for n in notes:
         print('note: ' + n)
     print('results: %s, %s%s (%d s)' % (

@@ -23,6 +23,9 @@ need=(
     "valgrind:/usr/bin/valgrind"
     "util-linux:/usr/bin/taskset"
     "python3:/usr/bin/python3"
+    "python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py"
+    "python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py"
+    "openssl:/usr/bin/openssl"
 )
 
 missing=()
