@@ -20,6 +20,13 @@ divided by N.
                                  BENCH_HS_CPU: the proxy's CPU, 0;
                                  BENCH_HS_SO: another build of the module)
     BENCH_TARGETS=ngx_ws make -C bench hscost
+    BENCH_HS_CHECKS=all BENCH_TARGETS=ngx_ws make -C bench hscost
+
+BENCH_HS_CHECKS (a subset of origin,hs256,rs256,es256, or all) also runs
+ngx_ws with the handshake checks of bench.py's checks cell (same
+directives, keys, tokens and request headers) and with its "no checks"
+(ws_origin any): instructions only, the difference to no checks per
+variant and the checks' own steps.
 
 Writes results/raw/hscost.{json,md} and prints the tables.
 """
@@ -46,6 +53,12 @@ bench.PROXY_CPU = os.environ.get('BENCH_HS_CPU', bench.PROXY_CPU)
 # another build of the module (to compare revisions), else build/'s
 bench.NGX_WS_SO = os.environ.get('BENCH_HS_SO', bench.NGX_WS_SO)
 CONNS = 10
+HS_CHECKS_PORT = 19452
+_sel = os.environ.get('BENCH_HS_CHECKS', '').strip()
+if _sel == 'all':
+    _sel = ','.join(c[0] for c in bench.CHECKS)
+CHECK_NAMES = [c[0] for c in bench.CHECKS
+               if c[0] in _sel.split(',') or (_sel and c[0] == 'none')]
 
 # The steps of one handshake: the inclusive instructions of the functions
 # listed, less those of the functions in the second list (called from the
@@ -91,22 +104,80 @@ STEPS = {
     ],
 }
 
+# ngx_ws with a check: its steps and the check's (phase handlers, called
+# from ngx_http_process_request)
+CHECK_STEPS = [
+    ('Origin check (preaccess)', ['ngx_http_ws_origin_handler'], []),
+    ('JWT: signature (ws_jwt_check_sig)', ['ws_jwt_check_sig'], []),
+    ('JWT: the rest of the access handler (token, base64url, JSON, '
+     'claims)', ['ngx_http_ws_jwt_handler'], ['ws_jwt_check_sig']),
+]
+CHECK_PHASES = ['ngx_http_ws_origin_handler', 'ngx_http_ws_jwt_handler']
+
+
+def check_steps():
+    rows = []
+    for label, plus, minus in STEPS['ngx_ws']:
+        if plus == ['ngx_http_process_request']:
+            minus = minus + CHECK_PHASES
+        rows.append((label, plus, minus))
+    return rows[:2] + CHECK_STEPS + rows[2:]
+
+
+CHECK_VALS = None
+
+
+def check_vals():
+    global CHECK_VALS
+    if CHECK_VALS is None:
+        vals, skip = bench.checks_setup(CHECK_NAMES)
+        vals['port'] = HS_CHECKS_PORT
+        for n, why in skip.items():
+            log('%s skipped: %s' % (n, why))
+            CHECK_NAMES.remove(n)
+        CHECK_VALS = vals
+    return CHECK_VALS
+
+
+def kind_check(kind):
+    """'ngx_ws+hs256' -> 'hs256', else None."""
+    return kind.split('+', 1)[1] if '+' in kind else None
+
+
+def kind_label(kind):
+    c = kind_check(kind)
+    if c:
+        return 'ngx_ws, %s' % bench.CHECKS_LABELS[c]
+    return bench.LABELS[kind]
+
 
 def proxy(kind, tag):
+    """The nginx of a kind and the request headers its client sends."""
+    check = kind_check(kind)
+    if check:
+        vals = check_vals()
+        directives, headers = [c[2:] for c in bench.CHECKS
+                               if c[0] == check][0]
+        t = Nginx('hscost-ngx_ws-%s-%s' % (check, tag), HS_CHECKS_PORT,
+                  'ngx_ws', NGX_WS_NGINX, [BACKEND_PORT],
+                  extra=[x % vals for x in directives])
+        return t, [h % vals for h in headers]
     binary = STOCK_NGINX if kind == 'nginx' else NGX_WS_NGINX
     port = 19450 + (0 if kind == 'nginx' else 1)
     return Nginx('hscost-%s-%s' % (kind, tag), port, kind, binary,
-                 [BACKEND_PORT])
+                 [BACKEND_PORT]), []
 
 
-def cycles(port, n, name):
-    return bench.wsbench(['-m', 'handshake', '-p', str(port), '-c',
-                          str(CONNS), '-s', '64', '-n', str(n), '-T', '30',
-                          '-b', '127.0.0.10+8'], name, 900)
+def cycles(port, n, name, headers=()):
+    args = ['-m', 'handshake', '-p', str(port), '-c', str(CONNS), '-s',
+            '64', '-n', str(n), '-T', '30', '-b', '127.0.0.10+8']
+    for h in headers:
+        args += ['-H', h]
+    return bench.wsbench(args, name, 900)
 
 
 def callgrind(kind, n, tag):
-    t = proxy(kind, tag)
+    t, headers = proxy(kind, tag)
     out = raw_path('hscost.callgrind.%s.%s.out' % (kind, tag))
     argv = (['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
              '--toggle-collect=ngx_process_events_and_timers']
@@ -116,7 +187,8 @@ def callgrind(kind, n, tag):
     try:
         if not wait_port(t.port, p, 60):
             return None
-        if cycles(t.port, n, 'hscost-cg-%s-%s' % (kind, tag)) is None:
+        if cycles(t.port, n, 'hscost-cg-%s-%s' % (kind, tag),
+                  headers) is None:
             return None
     finally:
         stop(p, wait=60)
@@ -167,7 +239,8 @@ def inclusive(path):
 
 def steps(kind, per):
     rows = []
-    for label, plus, minus in STEPS[kind]:
+    for label, plus, minus in (check_steps() if kind_check(kind)
+                               else STEPS[kind]):
         rows.append((label, sum(per.get(f, 0) for f in plus)
                      - sum(per.get(f, 0) for f in minus)))
     rows.append(('the rest: event loop, nginx\'s static handlers',
@@ -176,7 +249,7 @@ def steps(kind, per):
 
 
 def syscalls(kind, n):
-    t = proxy(kind, 'strace')
+    t, _ = proxy(kind, 'strace')
     if not t.start():
         return None
     try:
@@ -207,14 +280,19 @@ def main():
     os.makedirs(RAW, exist_ok=True)
     os.makedirs(bench.RUN, exist_ok=True)
     kinds = [k for k in ('nginx', 'ngx_ws') if k in CFG['targets']]
+    if CHECK_NAMES and 'ngx_ws' in CFG['targets']:
+        check_vals()
+        kinds += ['ngx_ws+' + c for c in CHECK_NAMES]
     backend = bench.start_backend()
     if backend is None:
         return 1
     data = {}
     try:
         for kind in kinds:
-            log('%s: system calls, %d handshakes' % (kind, N))
-            sc = syscalls(kind, N)
+            sc = None
+            if not kind_check(kind):
+                log('%s: system calls, %d handshakes' % (kind, N))
+                sc = syscalls(kind, N)
             log('%s: callgrind, %d and %d handshakes' % (kind, N, 3 * N))
             a = callgrind(kind, N, 'a')
             b = callgrind(kind, 3 * N, 'b')
@@ -240,9 +318,24 @@ def main():
 
 def report(data):
     lines = []
+    base = data.get('ngx_ws+none')
+    checked = [k for k in data if kind_check(k)]
+    if base and checked:
+        lines.append('| ngx_ws with | instructions per handshake | '
+                     'more than no checks |')
+        lines.append('|---|---|---|')
+        for k in checked:
+            d = data[k]['instructions']
+            lines.append('| %s | %d | %s |' % (
+                bench.CHECKS_LABELS[kind_check(k)], d,
+                '-' if k == 'ngx_ws+none' else '%+d (%+.1f%%)' % (
+                    d - base['instructions'],
+                    (d - base['instructions']) * 100.0
+                    / base['instructions'])))
+        lines.append('')
     for kind, d in data.items():
         lines.append('%s: %d user-space instructions per handshake'
-                     % (bench.LABELS[kind], d['instructions']))
+                     % (kind_label(kind), d['instructions']))
         lines.append('')
         lines.append('| step | instructions |')
         lines.append('|---|---|')
@@ -252,7 +345,7 @@ def report(data):
     names = sorted(set(n for d in data.values() for n in (d['syscalls']
                                                           or {})))
     if names:
-        kinds = list(data)
+        kinds = [k for k in data if data[k]['syscalls']]
         lines.append('| system calls per handshake | %s |'
                      % ' | '.join(bench.LABELS[k] for k in kinds))
         lines.append('|---|%s' % ('---|' * len(kinds)))
