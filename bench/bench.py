@@ -726,6 +726,8 @@ CHECKS_TARGETS = {'origin': 0.05, 'hs256': 0.05, 'rs256': 0.15,
 # the openssl speed algorithm whose verification an algorithm makes
 CHECKS_SPEED = {'rs256': 'rsa2048', 'es256': 'ecdsap256'}
 CHECKS_DIR = os.path.join(RUN, 'checks')
+# idle connections held once per variant, for its RSS per connection
+CHECKS_IDLE = env_num('BENCH_CHECKS_IDLE', 2000, int)
 # claims of every token: exp far in the future (2100-01-01)
 JWT_CLAIMS = {'sub': 'bench', 'iss': 'ngx_ws-bench', 'exp': 4102444800}
 
@@ -844,6 +846,21 @@ def run_check(name, vals, rep):
             if k in res}
 
 
+def run_check_idle(name, vals):
+    """RSS per idle WebSocket of a variant (whether a WebSocket that
+    passed the check is still detached from its request): CHECKS_IDLE
+    connections held, on a fresh nginx."""
+    t, headers = checks_target(name, vals)
+    if not t.start():
+        log('    %s' % t.note)
+        return None
+    try:
+        r = run_idle(t, 0, CHECKS_IDLE, headers)
+    finally:
+        t.stop()
+    return r['rss_per_conn'] if r else None
+
+
 def openssl_speed():
     """Verifications per second of openssl speed on the proxy's CPU, for
     the algorithms of CHECKS_SPEED: {name: {'verify_per_s', 'us'}}."""
@@ -902,13 +919,19 @@ def measure_checks():
                 log('    handshakes: %.0f/s, proxy CPU %.0f us per '
                     'handshake' % (r['hs_per_s'], r['cpu_us_per_hs']))
             time.sleep(0.5)
+    idle = {}
+    for name in names if CHECKS_IDLE > 0 else []:
+        log('[checks idle] %s, %d connections' % (name, CHECKS_IDLE))
+        idle[name] = run_check_idle(name, vals)
+        time.sleep(0.5)
     speed = openssl_speed() if any(n in CHECKS_SPEED for n in names) else {}
-    return checks_summary(names, runs, skip, speed)
+    return checks_summary(names, runs, skip, speed, idle)
 
 
-def checks_summary(names, runs, skip, speed):
+def checks_summary(names, runs, skip, speed, idle):
     out = {'variants': names, 'skipped': skip, 'runs': runs,
-           'openssl_speed': speed, 'cells': {}}
+           'openssl_speed': speed, 'idle_connections': CHECKS_IDLE,
+           'cells': {}}
     base = runs.get('none') or []
     for n in names:
         cell = {}
@@ -916,6 +939,9 @@ def checks_summary(names, runs, skip, speed):
             s = summarize([r.get(field) if r else None for r in runs[n]])
             if s:
                 cell[field] = s
+        s = summarize([idle.get(n)])
+        if s:
+            cell['rss_per_conn'] = s
         # ratios within each repetition (the runs of one repetition are
         # neighbours in time), for the spread of the ratio
         pairs = [r['hs_per_s'] / b['hs_per_s']
@@ -975,8 +1001,9 @@ def checks_markdown(checks, verdicts, date):
     lines.append('')
     lines.append('| checks | handshakes/s | ratio to no checks (runs) | '
                  'proxy CPU per handshake | extra CPU per handshake | '
-                 'proxy CPU load |')
-    lines.append('|---|---|---|---|---|---|')
+                 'proxy CPU load | idle RSS per connection (%d held) |'
+                 % checks['idle_connections'])
+    lines.append('|---|---|---|---|---|---|---|')
 
     def pm(s, unit):
         if not s:
@@ -997,12 +1024,14 @@ def checks_markdown(checks, verdicts, date):
         extra = '-'
         if n != 'none' and cell.get('extra_cpu_us') is not None:
             extra = '%+.1f us' % cell['extra_cpu_us']
-        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %s | %s | %s | %s | %s |' % (
             CHECKS_LABELS[n], pm(cell.get('hs_per_s'), 'hs'), ratio,
             pm(cell.get('cpu_us_per_hs'), 'us'), extra,
-            pm(cell.get('proxy_cpu_pct'), 'pct')))
+            pm(cell.get('proxy_cpu_pct'), 'pct'),
+            pm(cell.get('rss_per_conn'), 'bytes')))
     for n, why in sorted(checks['skipped'].items()):
-        lines.append('| %s | skipped: %s | | | | |' % (CHECKS_LABELS[n], why))
+        lines.append('| %s | skipped: %s | | | | | |' % (CHECKS_LABELS[n],
+                                                        why))
     lines.append('')
     speed = checks.get('openssl_speed') or {}
     parts = []
@@ -1046,11 +1075,14 @@ def update_checks_readme(md_lines):
         f.write(text)
 
 
-def idle_hold(port, conns, src, name, timeout=180.0, cpu=LOAD_CPU):
+def idle_hold(port, conns, src, name, timeout=180.0, cpu=LOAD_CPU,
+              headers=()):
     """Starts a wsbench that opens and holds conns idle connections."""
     argv = niced(['taskset', '-c', cpu, WSBENCH, '-m', 'idle', '-p',
                   str(port), '-c', str(conns), '-d', '0', '-i', '512',
                   '-T', '60', '-b', src])
+    for h in headers:
+        argv += ['-H', h]
     logf = open(raw_path(name + '.log'), 'w')
     logf.write(' '.join(argv) + '\n')
     logf.flush()
@@ -1078,15 +1110,15 @@ def idle_finish(p, logf):
     return None
 
 
-def run_idle(t, rep):
+def run_idle(t, rep, conns=None, headers=()):
     workers = t.workers()
     if len(workers) != 1:
         return None
     pid = workers[0]
-    n = CFG['idle']
+    n = conns or CFG['idle']
     before = rss_kib(pid)
     p, logf = idle_hold(t.port, n, '127.0.0.2+4',
-                        'idle-%s-r%d' % (t.name, rep))
+                        'idle-%s-r%d' % (t.name, rep), headers=headers)
     t0 = time.time()
     line = read_line_until(p, 'established', 180)
     elapsed = time.time() - t0
