@@ -106,11 +106,23 @@ STEPS = {
 
 # ngx_ws with a check: its steps and the check's (phase handlers, called
 # from ngx_http_process_request)
+JWT_SIG = ['EVP_DigestVerify', 'EVP_MAC_init', 'EVP_MAC_update',
+           'EVP_MAC_final']
+# i2d_ECDSA_SIG: the calls of ngx_ws only (ECDSA_verify makes one too)
+JWT_DER = ['i2d_ECDSA_SIG@ws_jwt_verify', 'i2d_ECDSA_SIG@ws_jwt_check_sig']
+JWT_PARTS = JWT_SIG + ['EVP_DigestVerifyInit', 'ws_jwt_json'] + JWT_DER
 CHECK_STEPS = [
     ('Origin check (preaccess)', ['ngx_http_ws_origin_handler'], []),
-    ('JWT: signature (ws_jwt_check_sig)', ['ws_jwt_check_sig'], []),
-    ('JWT: the rest of the access handler (token, base64url, JSON, '
-     'claims)', ['ngx_http_ws_jwt_handler'], ['ws_jwt_check_sig']),
+    ('JWT: signature (EVP_DigestVerify; HS256: EVP_MAC_init, _update, '
+     '_final)', JWT_SIG, []),
+    ('JWT: EVP_DigestVerifyInit (a context per token)',
+     ['EVP_DigestVerifyInit'], []),
+    ('JWT: ES256 signature to DER (i2d_ECDSA_SIG)', JWT_DER, []),
+    ('JWT: header and claims JSON (ws_jwt_json: base64url, json_loadb)',
+     ['ws_jwt_json'], []),
+    ('JWT: the rest of the access handler', ['ngx_http_ws_jwt_handler'],
+     JWT_PARTS),
+    ('JWT: the JSON freed (pool cleanup)', ['ngx_http_ws_jwt_cleanup'], []),
 ]
 CHECK_PHASES = ['ngx_http_ws_origin_handler', 'ngx_http_ws_jwt_handler']
 
@@ -120,6 +132,8 @@ def check_steps():
     for label, plus, minus in STEPS['ngx_ws']:
         if plus == ['ngx_http_process_request']:
             minus = minus + CHECK_PHASES
+        if plus == ['ngx_http_ws_finalize']:
+            minus = minus + ['ngx_http_ws_jwt_cleanup']
         rows.append((label, plus, minus))
     return rows[:2] + CHECK_STEPS + rows[2:]
 
@@ -137,6 +151,36 @@ def check_vals():
             CHECK_NAMES.remove(n)
         CHECK_VALS = vals
     return CHECK_VALS
+
+
+def speed_instructions(alg):
+    """Instructions of one EVP_PKEY_verify() of `openssl speed -seconds
+    1 ALG` under callgrind (its verify loop: a context made once, a
+    digest given): inclusive instructions divided by the calls."""
+    out = raw_path('hscost.callgrind.speed.%s.out' % alg)
+    argv = ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out,
+            'openssl', 'speed', '-seconds', '1', alg]
+    with open(raw_path('hscost.callgrind.speed.%s.log' % alg), 'w') as errf:
+        p = spawn(argv, cpu=bench.PROXY_CPU, stdout=errf, stderr=errf)
+        p.wait()
+    txt = subprocess.run(['callgrind_annotate', '--inclusive=yes',
+                          '--tree=caller', '--threshold=100', out],
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL).stdout.decode(
+                             errors='replace')
+    calls = 0
+    for line in txt.splitlines():
+        m = re.match(r'\s*[\d,]+\s+\([^)]*\)\s+<\s+.*\(([\d,]+)x\)', line)
+        if m:
+            calls += int(m.group(1).replace(',', ''))
+            continue
+        m = re.match(r'\s*([\d,]+)\s+\([^)]*\)\s+\*\s+\S*:EVP_PKEY_verify '
+                     r'', line)
+        if m and calls:
+            return int(m.group(1).replace(',', '')) / float(calls)
+        if '*' in line:
+            calls = 0
+    return None
 
 
 def kind_check(kind):
@@ -305,6 +349,11 @@ def main():
                           'steps': [(l, round(v)) for l, v in
                                     steps(kind, per)],
                           'syscalls': sc}
+        for check, alg in sorted(bench.CHECKS_SPEED.items()):
+            if 'ngx_ws+' + check in data:
+                log('openssl speed %s under callgrind' % alg)
+                data['ngx_ws+' + check]['speed_verify_instructions'] = \
+                    speed_instructions(alg)
     finally:
         stop(backend)
     md = report(data)
@@ -333,6 +382,19 @@ def report(data):
                     (d - base['instructions']) * 100.0
                     / base['instructions'])))
         lines.append('')
+        for k in checked:
+            v = data[k].get('speed_verify_instructions')
+            if not v:
+                continue
+            extra = data[k]['instructions'] - base['instructions']
+            lines.append('%s: one verification of `openssl speed %s` '
+                         '(callgrind, EVP_PKEY_verify) %d instructions, '
+                         '%.0f%% of the %d the check adds (the check: '
+                         '%.2fx the verification).' % (
+                             bench.CHECKS_LABELS[kind_check(k)],
+                             bench.CHECKS_SPEED[kind_check(k)], v,
+                             v * 100.0 / extra, extra, extra / v))
+            lines.append('')
     for kind, d in data.items():
         lines.append('%s: %d user-space instructions per handshake'
                      % (kind_label(kind), d['instructions']))
