@@ -106,16 +106,17 @@ STEPS = {
 
 # ngx_ws with a check: its steps and the check's (phase handlers, called
 # from ngx_http_process_request)
-JWT_SIG = ['EVP_DigestVerify', 'EVP_MAC_init', 'EVP_MAC_update',
-           'EVP_MAC_final']
+JWT_SIG = ['EVP_PKEY_verify', 'EVP_Digest', 'EVP_DigestVerify',
+           'EVP_MAC_init', 'EVP_MAC_update', 'EVP_MAC_final']
 # i2d_ECDSA_SIG: the calls of ngx_ws only (ECDSA_verify makes one too)
 JWT_DER = ['i2d_ECDSA_SIG@ws_jwt_verify', 'i2d_ECDSA_SIG@ws_jwt_check_sig']
 JWT_PARTS = JWT_SIG + ['EVP_DigestVerifyInit', 'ws_jwt_json'] + JWT_DER
 CHECK_STEPS = [
     ('Origin check (preaccess)', ['ngx_http_ws_origin_handler'], []),
-    ('JWT: signature (EVP_DigestVerify; HS256: EVP_MAC_init, _update, '
-     '_final)', JWT_SIG, []),
-    ('JWT: EVP_DigestVerifyInit (a context per token)',
+    ('JWT: signature (RS, PS, ES: EVP_Digest, EVP_PKEY_verify; HS: '
+     'EVP_MAC_init, _update, _final; EdDSA: EVP_DigestVerify)', JWT_SIG,
+     []),
+    ('JWT: EVP_DigestVerifyInit (EdDSA: a context per token)',
      ['EVP_DigestVerifyInit'], []),
     ('JWT: ES256 signature to DER (i2d_ECDSA_SIG)', JWT_DER, []),
     ('JWT: header and claims JSON (ws_jwt_json: base64url, json_loadb)',

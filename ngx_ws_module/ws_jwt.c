@@ -31,6 +31,7 @@
 #define WS_JWT_MAX_KEYS           64
 #define WS_JWT_MAX_KID            256
 #define WS_JWT_MIN_RSA_BITS       2048
+#define WS_JWT_HEADER_CACHE       256
 
 
 typedef struct {
@@ -40,9 +41,27 @@ typedef struct {
     unsigned                      has_kid:1;
 
     EVP_PKEY                     *pkey;        /* not for HS */
+    EVP_PKEY_CTX                 *verify;      /* RS, PS, ES: reused */
     EVP_MAC_CTX                  *mac;         /* HS: keyed, reused */
     const EVP_MD                 *md;          /* NULL for EdDSA */
 } ws_jwt_key_t;
+
+
+/*
+ * The header of the last token whose signature verified, as it came and
+ * parsed: an issuer's tokens share their header ({"alg":"RS256","kid":
+ * ...}), so that a handshake usually parses only the claims.  The same
+ * bytes parse into the same object, shared by reference counts, read only.
+ */
+
+typedef struct {
+    size_t                        len;
+    unsigned char                 b64[WS_JWT_HEADER_CACHE];
+    json_t                       *header;
+} ws_jwt_header_cache_t;
+
+
+static ws_jwt_header_cache_t  ws_jwt_last_header;
 
 
 struct ws_jwt_keys_s {
@@ -107,6 +126,8 @@ static int ws_jwt_add_pem(ws_jwt_keys_t *ks, const unsigned char *data,
 static int ws_jwt_add_key(ws_jwt_keys_t *ks, int alg, EVP_PKEY *pkey,
     const unsigned char *secret, size_t secret_len, const char *kid,
     char *err, size_t errlen);
+static int ws_jwt_verify_ctx(ws_jwt_key_t *k);
+static void ws_jwt_key_free(ws_jwt_key_t *k);
 static int ws_jwt_fits(EVP_PKEY *pkey, int alg, char *err, size_t errlen);
 static EVP_PKEY *ws_jwt_rsa_key(json_t *jwk, char *err, size_t errlen);
 static EVP_PKEY *ws_jwt_ec_key(json_t *jwk, int *alg, char *err,
@@ -177,9 +198,7 @@ ws_jwt_keys_free(ws_jwt_keys_t *ks)
     }
 
     for (i = 0; i < ks->n; i++) {
-        EVP_PKEY_free(ks->keys[i].pkey);
-        EVP_MAC_CTX_free(ks->keys[i].mac);
-        EVP_MD_free((EVP_MD *) ks->keys[i].md);
+        ws_jwt_key_free(&ks->keys[i]);
     }
 
     OPENSSL_cleanse(ks, sizeof(ws_jwt_keys_t));
@@ -210,10 +229,7 @@ ws_jwt_keys_add(ws_jwt_keys_t *ks, const unsigned char *data, size_t len,
     if (rc < 0) {
         while (ks->n > n) {
             ks->n--;
-            EVP_PKEY_free(ks->keys[ks->n].pkey);
-            EVP_MAC_CTX_free(ks->keys[ks->n].mac);
-            EVP_MD_free((EVP_MD *) ks->keys[ks->n].md);
-            memset(&ks->keys[ks->n], 0, sizeof(ws_jwt_key_t));
+            ws_jwt_key_free(&ks->keys[ks->n]);
         }
     }
 
@@ -541,6 +557,10 @@ ws_jwt_add_key(ws_jwt_keys_t *ks, int alg, EVP_PKEY *pkey,
 
         k->pkey = pkey;
 
+        if (k->md && ws_jwt_verify_ctx(k) != 0) {
+            goto failed;
+        }
+
     } else {
         mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
         if (mac == NULL) {
@@ -570,15 +590,76 @@ ws_jwt_add_key(ws_jwt_keys_t *ks, int alg, EVP_PKEY *pkey,
 
 failed:
 
-    EVP_PKEY_free(k->pkey);
-    EVP_MAC_CTX_free(k->mac);
-    EVP_MD_free((EVP_MD *) k->md);
-    memset(k, 0, sizeof(ws_jwt_key_t));
+    ws_jwt_key_free(k);
 
     snprintf(err, errlen, "OpenSSL failed to set up the %s key",
              ws_jwt_alg_name(alg));
 
     return -1;
+}
+
+
+static int
+ws_jwt_verify_ctx(ws_jwt_key_t *k)
+{
+    EVP_PKEY_CTX  *ctx;
+
+    /*
+     * RS, PS and ES keys verify a digest through one context made here,
+     * its padding and digest set once: a context per token would cost
+     * more than an RSA verification (the way openssl speed verifies)
+     */
+
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    if (EVP_PKEY_verify_init(ctx) != 1) {
+        goto failed;
+    }
+
+    if (ws_jwt_is_pss(k->alg)) {
+        if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1
+            || EVP_PKEY_CTX_set_signature_md(ctx, k->md) != 1
+            || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, k->md) != 1
+            || EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST)
+               != 1)
+        {
+            goto failed;
+        }
+
+    } else if (ws_jwt_is_rsa(k->alg)) {
+        if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1
+            || EVP_PKEY_CTX_set_signature_md(ctx, k->md) != 1)
+        {
+            goto failed;
+        }
+
+    } else if (EVP_PKEY_CTX_set_signature_md(ctx, k->md) != 1) {
+        goto failed;
+    }
+
+    k->verify = ctx;
+
+    return 0;
+
+failed:
+
+    EVP_PKEY_CTX_free(ctx);
+
+    return -1;
+}
+
+
+static void
+ws_jwt_key_free(ws_jwt_key_t *k)
+{
+    EVP_PKEY_CTX_free(k->verify);
+    EVP_PKEY_free(k->pkey);
+    EVP_MAC_CTX_free(k->mac);
+    EVP_MD_free((EVP_MD *) k->md);
+    memset(k, 0, sizeof(ws_jwt_key_t));
 }
 
 
@@ -861,13 +942,14 @@ int
 ws_jwt_verify(const ws_jwt_keys_t *ks, const unsigned char *token,
     size_t len, int64_t now, int64_t leeway, ws_jwt_t *jwt)
 {
-    int                   rc, ok, alg, tried;
-    size_t                i, hlen, plen, slen, kid_len, kid_keys;
-    json_t               *v;
-    const char           *s, *kid;
-    unsigned char         sig[1024];
-    const unsigned char  *dot1, *dot2, *end;
-    const ws_jwt_key_t   *k;
+    int                     rc, ok, alg, tried, cached;
+    size_t                  i, hlen, plen, slen, kid_len, kid_keys;
+    json_t                 *v;
+    const char             *s, *kid;
+    unsigned char           sig[1024];
+    const unsigned char    *dot1, *dot2, *end;
+    const ws_jwt_key_t     *k;
+    ws_jwt_header_cache_t  *hc;
 
     memset(jwt, 0, sizeof(ws_jwt_t));
 
@@ -901,10 +983,19 @@ ws_jwt_verify(const ws_jwt_keys_t *ks, const unsigned char *token,
 
     /* the JOSE header */
 
-    jwt->header = ws_jwt_json(token, hlen, &rc);
+    hc = &ws_jwt_last_header;
+    cached = (hc->header && hc->len == hlen
+              && memcmp(hc->b64, token, hlen) == 0);
 
-    if (jwt->header == NULL) {
-        return (rc == WS_JWT_BAD_CLAIMS) ? WS_JWT_BAD_HEADER : rc;
+    if (cached) {
+        jwt->header = json_incref(hc->header);
+
+    } else {
+        jwt->header = ws_jwt_json(token, hlen, &rc);
+
+        if (jwt->header == NULL) {
+            return (rc == WS_JWT_BAD_CLAIMS) ? WS_JWT_BAD_HEADER : rc;
+        }
     }
 
     s = json_string_value(json_object_get(jwt->header, "alg"));
@@ -1001,6 +1092,13 @@ ws_jwt_verify(const ws_jwt_keys_t *ks, const unsigned char *token,
         goto failed;
     }
 
+    if (!cached && hlen <= WS_JWT_HEADER_CACHE) {
+        json_decref(hc->header);
+        hc->header = json_incref(jwt->header);
+        hc->len = hlen;
+        memcpy(hc->b64, token, hlen);
+    }
+
     /* the claims, of a signed token only */
 
     jwt->claims = ws_jwt_json(dot1 + 1, plen, &rc);
@@ -1068,10 +1166,10 @@ ws_jwt_check_sig(const ws_jwt_key_t *k, const unsigned char *in,
 {
     int             rc;
     size_t          half, n, mdlen;
+    unsigned int    mdlen_u;
     BIGNUM         *r, *s;
     ECDSA_SIG      *es;
     EVP_MD_CTX     *ctx;
-    EVP_PKEY_CTX   *pctx;
     unsigned char   md[EVP_MAX_MD_SIZE], der[128], *p;
 
     /* 1: valid, 0: not, -1: OpenSSL failed */
@@ -1132,24 +1230,28 @@ ws_jwt_check_sig(const ws_jwt_key_t *k, const unsigned char *in,
         return 0;
     }
 
+    if (k->verify) {
+        if (EVP_Digest(in, inlen, md, &mdlen_u, k->md, NULL) != 1) {
+            return -1;
+        }
+
+        rc = EVP_PKEY_verify(k->verify, sig, siglen, md, mdlen_u);
+
+        /* a signature that does not verify leaves an error on the queue */
+
+        ERR_clear_error();
+
+        return rc == 1;
+    }
+
+    /* EdDSA: one pass over the message, a context per token */
+
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL) {
         return -1;
     }
 
-    pctx = NULL;
-
-    if (EVP_DigestVerifyInit(ctx, &pctx, k->md, NULL, k->pkey) != 1) {
-        EVP_MD_CTX_free(ctx);
-        return -1;
-    }
-
-    if (ws_jwt_is_pss(k->alg)
-        && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1
-            || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST)
-               != 1
-            || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, k->md) != 1))
-    {
+    if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k->pkey) != 1) {
         EVP_MD_CTX_free(ctx);
         return -1;
     }
@@ -1337,20 +1439,28 @@ ws_jwt_json(const unsigned char *b64, size_t len, int *rc)
     size_t          n;
     json_t         *v;
     json_error_t    err;
-    unsigned char  *p;
+    unsigned char  *p, buf[1024];
 
     /* a base64url part of a token, decoded and parsed: an object */
 
-    p = malloc(len / 4 * 3 + 3);
-    if (p == NULL) {
-        *rc = WS_JWT_ERROR;
-        return NULL;
+    if (len / 4 * 3 + 3 <= sizeof(buf)) {
+        p = buf;
+
+    } else {
+        p = malloc(len / 4 * 3 + 3);
+        if (p == NULL) {
+            *rc = WS_JWT_ERROR;
+            return NULL;
+        }
     }
 
     n = ws_jwt_b64_decode(p, b64, len, &ok);
 
     if (!ok) {
-        free(p);
+        if (p != buf) {
+            free(p);
+        }
+
         *rc = WS_JWT_MALFORMED;
         return NULL;
     }
@@ -1363,7 +1473,9 @@ ws_jwt_json(const unsigned char *b64, size_t len, int *rc)
                        JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, NULL);
     }
 
-    free(p);
+    if (p != buf) {
+        free(p);
+    }
 
     if (v == NULL || !json_is_object(v)) {
         json_decref(v);
@@ -1375,6 +1487,27 @@ ws_jwt_json(const unsigned char *b64, size_t len, int *rc)
 
     return v;
 }
+
+
+static const unsigned char  ws_jwt_b64url[256] = {
+    /* base64url's alphabet (RFC 4648 5): 77 is not in it */
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 62, 77, 77,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 77, 77, 77, 77, 77, 77,
+    77,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 77, 77, 77, 77, 63,
+    77, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+    77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77, 77,
+};
 
 
 static size_t
@@ -1403,24 +1536,9 @@ ws_jwt_b64_decode(unsigned char *dst, const unsigned char *src, size_t len,
     bits = 0;
 
     for (i = 0; i < len; i++) {
-        c = src[i];
+        c = ws_jwt_b64url[src[i]];
 
-        if (c >= 'A' && c <= 'Z') {
-            c -= 'A';
-
-        } else if (c >= 'a' && c <= 'z') {
-            c = c - 'a' + 26;
-
-        } else if (c >= '0' && c <= '9') {
-            c = c - '0' + 52;
-
-        } else if (c == '-') {
-            c = 62;
-
-        } else if (c == '_') {
-            c = 63;
-
-        } else {
+        if (c == 77) {
             return 0;
         }
 

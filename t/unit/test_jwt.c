@@ -748,12 +748,101 @@ test_claims(void)
 }
 
 
+/*
+ * The verification context of an RS, PS or ES key is made once and reused,
+ * and the header of the last verified token is kept parsed: neither may
+ * let a token through that a fresh context and a fresh parse would refuse.
+ */
+
+static void
+test_reuse(void)
+{
+    int                   i, n;
+    char                  t1[2048], bad[2048], *t;
+    long                  len;
+    EVP_PKEY             *rsa, *p256, *other;
+    ws_jwt_t              jwt;
+    ws_jwt_keys_t        *ks, *ks2;
+    const unsigned char  *str;
+
+    static const char  *names[] = { "RS256", "PS256", "ES256" };
+
+    unit_ctx = "reuse";
+
+    rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+    p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+
+    for (i = 0; i < 3; i++) {
+        int         alg = ws_jwt_alg((const unsigned char *) names[i], 5);
+        EVP_PKEY   *key = (i < 2) ? rsa : p256;
+        char        hdr[64];
+
+        other = (i < 2) ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048)
+                        : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+
+        ks = ws_jwt_keys_new();
+        ks2 = ws_jwt_keys_new();
+        CHECK_EQ(add(ks, pem_of(key), alg), 1);
+        CHECK_EQ(add(ks2, pem_of(other), alg), 1);
+
+        snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"typ\":\"JWT\"}",
+                 names[i]);
+        snprintf(t1, sizeof(t1), "%s",
+                 make(names[i], key, NULL, 0, hdr, "{\"sub\":\"one\"}"));
+
+        /* a good token, a bad signature with its header, the good again */
+        CHECKF(verify(ks, t1, NOW, 0, NULL) == WS_JWT_OK, "%s", names[i]);
+
+        snprintf(bad, sizeof(bad), "%s", t1);
+        n = (int) strlen(bad);
+        bad[n - 3] = (bad[n - 3] == 'A') ? 'B' : 'A';
+        CHECKF(verify(ks, bad, NOW, 0, NULL) == WS_JWT_SIGNATURE, "%s",
+               names[i]);
+
+        for (n = 0; n < 3; n++) {
+            CHECKF(verify(ks, t1, NOW, 0, NULL) == WS_JWT_OK, "%s",
+                   names[i]);
+        }
+
+        /* the header kept from t1: another key set still refuses it */
+        CHECKF(verify(ks2, t1, NOW, 0, NULL) == WS_JWT_SIGNATURE, "%s",
+               names[i]);
+
+        /* the same header, other claims: the token's own claims */
+        t = make(names[i], key, NULL, 0, hdr, "{\"sub\":\"two\"}");
+        CHECKF(verify(ks, t, NOW, 0, &jwt) == WS_JWT_OK, "%s", names[i]);
+        len = ws_jwt_member(&jwt, 1, (const unsigned char *) "sub", 3, &str,
+                            NULL, 0);
+        CHECK(len == 3 && memcmp(str, "two", 3) == 0);
+        len = ws_jwt_member(&jwt, 0, (const unsigned char *) "typ", 3, &str,
+                            NULL, 0);
+        CHECK(len == 3 && memcmp(str, "JWT", 3) == 0);
+        ws_jwt_free(&jwt);
+
+        /* a header one byte longer is parsed anew: "crit" is refused */
+        snprintf(hdr, sizeof(hdr),
+                 "{\"alg\":\"%s\",\"typ\":\"JWT\",\"crit\":[\"x\"]}",
+                 names[i]);
+        t = make(names[i], key, NULL, 0, hdr, "{\"sub\":\"one\"}");
+        CHECKF(verify(ks, t, NOW, 0, NULL) == WS_JWT_CRIT, "%s", names[i]);
+
+        ws_jwt_keys_free(ks);
+        ws_jwt_keys_free(ks2);
+        EVP_PKEY_free(other);
+    }
+
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(p256);
+}
+
+
 int
 main(void)
 {
     test_form();
     test_alg();
     test_algorithms();
+    test_reuse();
     test_jwk();
     test_claims();
 
