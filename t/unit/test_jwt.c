@@ -836,10 +836,97 @@ test_reuse(void)
 }
 
 
+/*
+ * base64url through the signature, decoded first: every byte value in
+ * the first and the last four characters of signatures of 32, 48 and 64
+ * bytes (43, 64 and 86 characters: each length class), and nonzero
+ * unused bits in both short ends
+ */
+
+static void
+test_b64(void)
+{
+    int             i, c, pos, n, rc, in_alpha;
+    char            hdr[64], tok[512], m[512], *t, *sig;
+    ws_jwt_keys_t  *ks;
+
+    static const char  *hsn[] = { "HS256", "HS384", "HS512" };
+    static const char   long_secret[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    unit_ctx = "b64";
+
+    for (i = 0; i < 3; i++) {
+        ks = ws_jwt_keys_new();
+        CHECK_EQ(add(ks, long_secret, ws_jwt_alg((const unsigned char *)
+                                                 hsn[i], 5)), 1);
+        snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\"}", hsn[i]);
+        t = make(hsn[i], NULL, (const unsigned char *) long_secret, 64, hdr,
+                 "{\"a\":1}");
+        snprintf(tok, sizeof(tok), "%s", t);
+        CHECKF(verify(ks, tok, NOW, 0, NULL) == WS_JWT_OK, "%s", hsn[i]);
+
+        sig = strrchr(tok, '.') + 1;
+        n = (int) strlen(sig);
+        CHECK_EQ(n, (int) (i == 0 ? 43 : i == 1 ? 64 : 86));
+
+        for (pos = 0; pos < n; pos++) {
+            if (pos == 4) {
+                pos = n - 4;
+            }
+
+            for (c = 1; c < 256; c++) {
+                snprintf(m, sizeof(m), "%s", tok);
+                m[sig - tok + pos] = (char) c;
+
+                in_alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                           || (c >= '0' && c <= '9') || c == '-' || c == '_';
+
+                rc = verify(ks, m, NOW, 0, NULL);
+
+                if (c == sig[pos]) {
+                    CHECKF(rc == WS_JWT_OK, "%s: byte %d at %d", hsn[i], c,
+                           pos);
+
+                } else if (!in_alpha) {
+                    CHECKF(rc == WS_JWT_MALFORMED, "%s: byte %d at %d: %d",
+                           hsn[i], c, pos, rc);
+
+                } else if (pos == n - 1 && n % 4 != 0) {
+                    /* the last character: a signature or unused bits */
+                    CHECKF(rc == WS_JWT_SIGNATURE || rc == WS_JWT_MALFORMED,
+                           "%s: byte %d at %d", hsn[i], c, pos);
+
+                } else {
+                    CHECKF(rc == WS_JWT_SIGNATURE, "%s: byte %d at %d: %d",
+                           hsn[i], c, pos, rc);
+                }
+            }
+        }
+
+        ws_jwt_keys_free(ks);
+    }
+
+    /* unused bits: "AB" (12 bits, 4 unused), "AAB" (18 bits, 2 unused) */
+    ks = ws_jwt_keys_new();
+    CHECK_EQ(add(ks, secret, WS_JWT_HS256), 1);
+    CHECK_EQ(verify(ks, "eyJhbGciOiJIUzI1NiJ9.e30.AAB", NOW, 0, NULL),
+             WS_JWT_MALFORMED);
+    CHECK_EQ(verify(ks, "eyJhbGciOiJIUzI1NiJ9.e30.AAE", NOW, 0, NULL),
+             WS_JWT_SIGNATURE);
+    CHECK_EQ(verify(ks, "eyJhbGciOiJIUzI1NiJ9.e30.AQ", NOW, 0, NULL),
+             WS_JWT_SIGNATURE);
+    CHECK_EQ(verify(ks, "eyJhbGciOiJIUzI1NiJ9.e30.AR", NOW, 0, NULL),
+             WS_JWT_MALFORMED);
+    ws_jwt_keys_free(ks);
+}
+
+
 int
 main(void)
 {
     test_form();
+    test_b64();
     test_alg();
     test_algorithms();
     test_reuse();
