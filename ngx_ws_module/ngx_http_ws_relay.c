@@ -39,6 +39,12 @@
      || (!(t)->side[i].dead && (t)->dir[i].src->read->ready)                 \
      || ((t)->dir[i].close_fwd && !(t)->side[1 - (i)].close_sent))
 
+/* most scans end inside the stream with nothing to act on */
+#define ngx_http_ws_after_scan(t, i, p, rc)                                  \
+    if ((rc) != WS_SCAN_OK || (p)->pong_seen || (p)->gated) {                \
+        ngx_http_ws_scanned(t, i, rc);                                       \
+    }
+
 
 static void ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
 static void ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
@@ -226,7 +232,7 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
     if (d->mem && b->scan < b->last && p->state != WS_ST_DISCARD) {
         /* bytes that came with the handshake, or held back */
         rc = ws_scan(p, b);
-        ngx_http_ws_scanned(t, i, rc);
+        ngx_http_ws_after_scan(t, i, p, rc);
     }
 
     /*
@@ -280,7 +286,7 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
                     {
                         /* room may be made, a fragment or a drop follow */
                         rc = ws_scan(p, b);
-                        ngx_http_ws_scanned(t, i, rc);
+                        ngx_http_ws_after_scan(t, i, p, rc);
                     }
 
                     continue;
@@ -368,7 +374,7 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         }
 
         rc = ws_scan(p, b);
-        ngx_http_ws_scanned(t, i, rc);
+        ngx_http_ws_after_scan(t, i, p, rc);
 
     } while (progress && !t->finalized);
 }
@@ -632,7 +638,7 @@ ngx_http_ws_inject_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
 
     if (d->mem) {
         rc = ws_scan(&d->parser, &d->buf);
-        ngx_http_ws_scanned(t, 1 - side, rc);
+        ngx_http_ws_after_scan(t, 1 - side, &d->parser, rc);
     }
 
     if (d->parser.mid_frame && t->side[1 - side].dead) {
