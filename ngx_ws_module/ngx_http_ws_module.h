@@ -156,6 +156,7 @@ typedef struct {
 
     /* liveness, seen by the tunnel's timer: ws_ping_interval */
     unsigned                     pinging:1;     /* the proxy's ping is out */
+    unsigned                     ping_queued:1; /* not written yet */
     unsigned                     in_frame:1;    /* mid-frame at a check */
     uint32_t                     pings;         /* the proxy's, sent */
     ngx_msec_t                   heard;         /* bytes from it last seen */

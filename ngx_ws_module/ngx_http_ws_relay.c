@@ -745,6 +745,12 @@ ngx_http_ws_ctl_written(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 
     d->proxy_frames += d->ctl_frames;
 
+    if (t->side[1 - i].ping_queued) {
+        /* the proxy's ping is out: its pong timeout and round trip start */
+        t->side[1 - i].ping_queued = 0;
+        t->side[1 - i].ping_at = ngx_current_msec;
+    }
+
     if (d->ctl_close) {
         t->side[1 - i].close_sent = 1;
     }

@@ -614,6 +614,14 @@ ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
         }
 
         if (s->pinging) {
+            if (s->ping_queued) {
+                /*
+                 * still waiting for the end of a frame being relayed to
+                 * it: the pong timeout counts from when the ping is written
+                 */
+                continue;
+            }
+
             if ((ngx_msec_int_t) (now - s->ping_at)
                 >= (ngx_msec_int_t) conf->pong_timeout)
             {
@@ -638,18 +646,23 @@ ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
         r = (uint32_t) ngx_random();
         ngx_memcpy(ping + 4, &r, 4);
 
+        /* the relay sets ping_at, and clears ping_queued, once written */
+
+        s->ping_queued = 1;
+        s->ping_at = now;
+
         if (ngx_http_ws_relay_control(t, i, WS_OP_PING, ping,
                                       WS_PING_PAYLOAD)
             != NGX_OK)
         {
             /* no room now: the next check tries again */
+            s->ping_queued = 0;
             continue;
         }
 
         ws_expect_pong(&d->parser, ping);
 
         s->pinging = 1;
-        s->ping_at = now;
         s->pings++;
 
         if (t->finalized) {
@@ -720,8 +733,14 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
             continue;
         }
 
-        when = s->pinging ? s->ping_at + conf->pong_timeout
-                          : s->heard + conf->ping_interval;
+        if (s->pinging && s->ping_queued) {
+            /* the frame in flight to it ends first: checked as usual */
+            when = ngx_current_msec + conf->pong_timeout;
+
+        } else {
+            when = s->pinging ? s->ping_at + conf->pong_timeout
+                              : s->heard + conf->ping_interval;
+        }
 
         left = ngx_min(left, ngx_max((ngx_msec_int_t) (when - ngx_current_msec),
                                      1));

@@ -3,9 +3,11 @@
 # ($ws_ping_rtt, $ws_pings), closes a side that does not answer within
 # ws_pong_timeout without a close handshake (1001 to the other side,
 # initiator proxy), lets the peers' own pings and pongs through, and closes
-# a frame that trickles in for longer than ws_frame_timeout with 1008.  The
-# defaults: a healthy idle client stays, a vanished one is closed within a
-# minute.
+# a frame that trickles in for longer than ws_frame_timeout with 1008.  A
+# ping due during a frame in flight waits for its end, and its pong timeout
+# starts when it is written; a reload while throttling and pinging closes
+# both sides with 1001.  The defaults: a healthy idle client stays, a
+# vanished one is closed within a minute.
 
 use strict;
 use warnings;
@@ -44,6 +46,14 @@ $t->run(server => <<"SERVER");
         }
         location /default/ {
             ws_pass http://127.0.0.1:$lp;
+        }
+        location /throttled/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_ping_interval 1s;
+            ws_pong_timeout 1s;
+            ws_ping_upstream on;
+            ws_limit_messages 1r/s;
+            ws_close_timeout 2s;
         }
 SERVER
 
@@ -288,6 +298,81 @@ sub end_pair {
     cmp_ok(time - $start, '<', 3.5, 'within the timeout and its check');
     close $c;
     close $b;
+}
+
+# a ping that falls due while a frame is in flight to the client waits for
+# the end of that frame, and the pong timeout counts from when it goes out
+
+{
+    my $p = $t->ws_pair($l, path => '/ping/inflight');
+    my ($c, $b) = @$p{qw(client backend)};
+    my $payload = join '', map { chr(($_ * 7) % 256) } 0 .. 99_999;
+    my $data = sframe(OP_BINARY, $payload);
+    send_all($b, substr($data, 0, 50_000));
+    sleep 2.5;
+    send_all($b, substr($data, 50_000));
+    my $f = read_frame($c, 10);
+    ok($f && !$f->{error} && $f->{opcode} == OP_BINARY,
+        'in flight: the frame arrives whole')
+        or diag join ' ', map { "$_=" . ($_ eq 'payload'
+            ? length($f->{$_}) : $f->{$_} // '') } sort keys %{$f || {}};
+    ok($f && ($f->{payload} // '') eq $payload,
+        'in flight: its payload intact, no ping inside it');
+    my $ping = next_frame($c, 5);
+    ok($ping && $ping->{opcode} == OP_PING, 'in flight: the ping after it');
+    sleep 0.5;
+    send_all($c, cframe(OP_PONG, $ping ? $ping->{payload} : ''));
+    send_all($c, cframe(OP_TEXT, 'answered'));
+    my $fb = next_frame($b, 5);
+    is($fb && $fb->{payload}, 'answered',
+        'in flight: a pong sent 0.5 s after the ping keeps the client');
+    end_pair($c, $b);
+}
+
+# a reload while the client is throttled and the backend pinged closes
+# both with 1001
+
+{
+    $t->mark;
+    my $p = $t->ws_pair($l, path => '/throttled/reload');
+    my ($c, $b) = @$p{qw(client backend)};
+    send_all($c, join '', map { cframe(OP_TEXT, "m$_") } 1 .. 5);
+    my $f = next_frame($b, 5);
+    is($f && $f->{payload}, 'm1', 'throttled: the first message passes');
+    my ($ping, $more) = (undef, 0);
+    my $deadline = time + 4;
+    while (time < $deadline && !$ping) {
+        my $g = next_frame($b, 0.5) or next;
+        if ($g->{opcode} == OP_PING) {
+            $ping = $g;
+        } elsif ($g->{opcode} == OP_TEXT) {
+            $more++;
+        }
+    }
+    ok($ping, 'throttled: the silent backend is pinged meanwhile');
+    send_all($b, sframe(OP_PONG, $ping->{payload})) if $ping;
+    cmp_ok($more, '<=', 4, 'throttled: the rest comes at 1 r/s');
+    kill 'HUP', $t->master_pid;
+
+    my ($cc, $bc);
+    $deadline = time + 10;
+    while (time < $deadline && !$cc) {
+        my $g = next_frame($c, 1) or next;
+        $cc = $g if $g->{opcode} == OP_CLOSE;
+    }
+    while (time < $deadline && !$bc) {
+        my $g = next_frame($b, 1) or next;
+        $bc = $g if $g->{opcode} == OP_CLOSE;
+    }
+    is(close_code_of($cc), 1001, 'throttled reload: the client gets 1001');
+    is(close_code_of($bc), 1001, 'throttled reload: the backend gets 1001');
+    send_all($c, cframe(OP_CLOSE, close_payload(1001)));
+    send_all($b, sframe(OP_CLOSE, close_payload(1001)));
+    close $c;
+    close $b;
+    my $e = $t->access_entry('/throttled/reload');
+    is($e && $e->{code}, 1001, 'throttled reload: access log code 1001');
+    is($e && $e->{initiator}, 'proxy', 'throttled reload: initiator proxy');
 }
 
 # the defaults: a healthy idle client stays, a vanished one is closed
