@@ -5,8 +5,10 @@
  * Message and byte rate limits of open WebSockets (docs/directives.md,
  * ws_limit_*): per connection, or shared by a key in a zone of shared
  * memory as ngx_http_limit_req_module keeps them (a slab, an rbtree keyed
- * by a hash of the key, LRU eviction of keys no WebSocket uses, the zone
- * kept over a reload).  The relay asks before a message begins (the
+ * by a hash of the key, the zone kept over a reload).  The LRU queue holds
+ * only the keys that no open WebSocket uses, in the order they were let
+ * go: a key goes when its buckets have drained, or, when the zone is full,
+ * before they have.  The relay asks before a message begins (the
  * scanner's gate) and before it reads; throttling is not reading, woken by
  * the tunnel's one timer.  Nothing here calls the other nginx-side files.
  */
@@ -39,8 +41,9 @@ typedef struct {
     u_char                       color;
     u_char                       dummy;
     u_short                      len;
-    ngx_queue_t                  queue;
+    ngx_queue_t                  queue;        /* when conns is 0 */
     ngx_uint_t                   conns;        /* WebSockets using it */
+    ngx_msec_t                   drained;      /* its buckets are empty */
     ngx_msec_t                   last[4];      /* [kind * 2 + direction] */
     uint64_t                     excess[4];
     u_char                       data[1];
@@ -82,7 +85,8 @@ static void ngx_http_ws_limit_wait(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
 static ngx_http_ws_limit_node_t *ngx_http_ws_limit_lookup(
     ngx_http_ws_limit_zone_t *ctx, ngx_str_t *key, uint32_t hash,
     ngx_log_t *log, ngx_str_t *name);
-static void ngx_http_ws_limit_expire(ngx_http_ws_limit_zone_t *ctx);
+static void ngx_http_ws_limit_expire(ngx_http_ws_limit_zone_t *ctx,
+    ngx_uint_t force);
 static void ngx_http_ws_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_ws_limit_init_zone(ngx_shm_zone_t *shm_zone,
@@ -164,7 +168,10 @@ ngx_http_ws_limit_start(ngx_http_request_t *r, ngx_http_ws_tunnel_t *t)
                                                r->connection->log,
                                                &lc->shm_zone->shm.name);
         if (ls->node[k]) {
-            ls->node[k]->conns++;
+            if (ls->node[k]->conns++ == 0) {
+                /* in use: out of the queue of keys that may go */
+                ngx_queue_remove(&ls->node[k]->queue);
+            }
         }
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -193,8 +200,13 @@ ngx_http_ws_limit_start(ngx_http_request_t *r, ngx_http_ws_tunnel_t *t)
 void
 ngx_http_ws_limit_end(ngx_http_ws_tunnel_t *t)
 {
-    ngx_uint_t                 k;
+    uint64_t                   drained;
+    ngx_uint_t                 k, i, b;
+    ngx_msec_t                 now, at;
+    ngx_msec_int_t             ms;
+    ngx_http_ws_limit_t       *lc;
     ngx_http_ws_limits_t      *ls;
+    ngx_http_ws_limit_node_t  *ln;
     ngx_http_ws_limit_zone_t  *ctx;
 
     ls = t->limits;
@@ -204,14 +216,49 @@ ngx_http_ws_limit_end(ngx_http_ws_tunnel_t *t)
     }
 
     for (k = 0; k < 2; k++) {
-        if (ls->node[k] == NULL) {
+        ln = ls->node[k];
+
+        if (ln == NULL) {
             continue;
         }
 
-        ctx = ls->conf[k]->shm_zone->data;
+        lc = ls->conf[k];
+        ctx = lc->shm_zone->data;
 
         ngx_shmtx_lock(&ctx->shpool->mutex);
-        ls->node[k]->conns--;
+
+        /* when the buckets this WebSocket filled will have drained */
+
+        now = ngx_current_msec;
+
+        for (i = 0; i < 2; i++) {
+            if (!(lc->from & (1 << i))) {
+                continue;
+            }
+
+            b = k * 2 + i;
+
+            ms = (ngx_msec_int_t) (now - ln->last[b]);
+            ms = ngx_max(ms, 0);
+
+            drained = lc->rate * (uint64_t) ms / 1000;
+
+            if (ln->excess[b] <= drained) {
+                continue;
+            }
+
+            at = now + (ngx_msec_t) ((ln->excess[b] - drained) * 1000
+                                     / lc->rate) + 1;
+
+            if ((ngx_msec_int_t) (at - ln->drained) > 0) {
+                ln->drained = at;
+            }
+        }
+
+        if (--ln->conns == 0) {
+            ngx_queue_insert_head(&ctx->sh->queue, &ln->queue);
+        }
+
         ngx_shmtx_unlock(&ctx->shpool->mutex);
     }
 
@@ -400,10 +447,6 @@ ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
         ep = &ls->node[kind]->excess[kind * 2 + i];
         lp = &ls->node[kind]->last[kind * 2 + i];
 
-        /* a key in use is the most recent */
-        ngx_queue_remove(&ls->node[kind]->queue);
-        ngx_queue_insert_head(&ctx->sh->queue, &ls->node[kind]->queue);
-
     } else {
         ep = &ls->excess[kind * 2 + i];
         lp = &ls->last[kind * 2 + i];
@@ -573,8 +616,6 @@ ngx_http_ws_limit_lookup(ngx_http_ws_limit_zone_t *ctx, ngx_str_t *key,
         rc = ngx_memn2cmp(key->data, ln->data, key->len, (size_t) ln->len);
 
         if (rc == 0) {
-            ngx_queue_remove(&ln->queue);
-            ngx_queue_insert_head(&ctx->sh->queue, &ln->queue);
             return ln;
         }
 
@@ -585,15 +626,14 @@ ngx_http_ws_limit_lookup(ngx_http_ws_limit_zone_t *ctx, ngx_str_t *key,
            + offsetof(ngx_http_ws_limit_node_t, data)
            + key->len;
 
-    ngx_http_ws_limit_expire(ctx);
+    ngx_http_ws_limit_expire(ctx, 0);
 
     node = ngx_slab_alloc_locked(ctx->shpool, size);
 
     if (node == NULL) {
-        /* the least recently used keys that no WebSocket uses go */
+        /* full: the keys let go longest ago go, drained or not */
 
-        ngx_http_ws_limit_expire(ctx);
-        ngx_http_ws_limit_expire(ctx);
+        ngx_http_ws_limit_expire(ctx, 1);
 
         node = ngx_slab_alloc_locked(ctx->shpool, size);
 
@@ -611,6 +651,7 @@ ngx_http_ws_limit_lookup(ngx_http_ws_limit_zone_t *ctx, ngx_str_t *key,
 
     ln->len = (u_short) key->len;
     ln->conns = 0;
+    ln->drained = ngx_current_msec;
     ngx_memzero(ln->last, sizeof(ln->last));
     ngx_memzero(ln->excess, sizeof(ln->excess));
     ngx_memcpy(ln->data, key->data, key->len);
@@ -619,15 +660,17 @@ ngx_http_ws_limit_lookup(ngx_http_ws_limit_zone_t *ctx, ngx_str_t *key,
         ln->last[size] = ngx_current_msec;
     }
 
-    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    /* queued as a key let go: the caller takes it out as it counts itself */
+
     ngx_queue_insert_head(&ctx->sh->queue, &ln->queue);
+    ngx_rbtree_insert(&ctx->sh->rbtree, node);
 
     return ln;
 }
 
 
 static void
-ngx_http_ws_limit_expire(ngx_http_ws_limit_zone_t *ctx)
+ngx_http_ws_limit_expire(ngx_http_ws_limit_zone_t *ctx, ngx_uint_t force)
 {
     ngx_uint_t                 n;
     ngx_queue_t               *q;
@@ -635,9 +678,10 @@ ngx_http_ws_limit_expire(ngx_http_ws_limit_zone_t *ctx)
     ngx_http_ws_limit_node_t  *ln;
 
     /*
-     * The least recently used key that no open WebSocket uses: its
-     * buckets are drained long ago, or soon (a few per call, as
-     * limit_req frees).
+     * Up to 3 of the keys that no open WebSocket uses, those let go
+     * longest ago, whose buckets have drained (a client that reconnects
+     * finds its excess), or, forced by a full zone, drained or not: O(1),
+     * as limit_req frees.
      */
 
     for (n = 0; n < 3; n++) {
@@ -646,18 +690,12 @@ ngx_http_ws_limit_expire(ngx_http_ws_limit_zone_t *ctx)
             return;
         }
 
-        for (q = ngx_queue_last(&ctx->sh->queue);
-             q != ngx_queue_sentinel(&ctx->sh->queue);
-             q = ngx_queue_prev(q))
+        q = ngx_queue_last(&ctx->sh->queue);
+        ln = ngx_queue_data(q, ngx_http_ws_limit_node_t, queue);
+
+        if (!force
+            && (ngx_msec_int_t) (ln->drained - ngx_current_msec) > 0)
         {
-            ln = ngx_queue_data(q, ngx_http_ws_limit_node_t, queue);
-
-            if (ln->conns == 0) {
-                break;
-            }
-        }
-
-        if (q == ngx_queue_sentinel(&ctx->sh->queue)) {
             return;
         }
 
