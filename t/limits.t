@@ -4,7 +4,11 @@
 # flowing, control frames passing) and close (1008 "rate limit", 1001 to
 # the other side, nothing of the message over the limit forwarded), the log
 # line once per episode at ws_limit_log_level, ws_limit_dry_run and
-# $ws_limit_status.
+# $ws_limit_status; zones: one bucket for every WebSocket with the key, in
+# one worker and across two, an empty key not limited, a full zone evicting
+# keys no WebSocket uses or letting a new key through, a reconnecting key
+# finding its excess, the zone kept over a reload and a changed key
+# refused; inheritance and ws_limit_messages off; nginx -t refusals.
 
 # Times are checked generously in the "not too fast" direction (a throttled
 # message cannot arrive before its turn, whatever the load) and loosely in
@@ -17,6 +21,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use IO::Select;
+use List::Util qw(max);
 use Time::HiRes qw(time sleep);
 use WsTest;
 
@@ -49,6 +55,7 @@ my $http = <<"HTTP";
     ws_limit_zone \$binary_remote_addr zone=addr:1m;
     ws_limit_zone \$http_x_user zone=user:1m;
     ws_limit_zone \$binary_remote_addr zone=kept:1m;
+    ws_limit_zone \$http_x_big zone=small:32k;
 HTTP
 
 my $server = <<"SERVER";
@@ -127,6 +134,12 @@ my $server = <<"SERVER";
             ws_pass http://127.0.0.1:$lp;
             ws_limit_messages zone=kept 1r/m;
             ws_limit_action close;
+        }
+        location /small/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_limit_messages zone=small 1r/m;
+            # the throttled messages wait behind the close: not for 5 s
+            ws_close_timeout 300ms;
         }
         location /none/ {
             ws_pass http://127.0.0.1:$lp;
@@ -226,6 +239,44 @@ sub status_is {
     return $e;
 }
 
+# Reads $n->[1] bytes from each socket $n->[0] of @$want at once; returns
+# the data read from each and the time each was complete (-1: EOF first).
+sub timed_reads {
+    my ($want, $timeout) = @_;
+    my @d = ('') x @$want;
+    my @at;
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        my @open = grep { !defined $at[$_] } 0 .. $#$want;
+        last unless @open;
+        my $sel = IO::Select->new(map { $want->[$_][0] } @open);
+        for my $s ($sel->can_read(0.05)) {
+            my ($k) = grep { $want->[$_][0] == $s } @open;
+            my $n = sysread($s, $d[$k], $want->[$k][1] - length $d[$k],
+                length $d[$k]);
+            next if !defined $n && ($!{EAGAIN} || $!{EINTR});
+            if (!$n) {
+                $at[$k] = -1;
+                next;
+            }
+            $at[$k] = time if length $d[$k] >= $want->[$k][1];
+        }
+    }
+    return (\@d, \@at);
+}
+
+sub gone {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (time < $deadline) {
+        return 1 unless -e "/proc/$pid";
+        my $st = read_file("/proc/$pid/stat") // '';
+        return 1 if $st =~ /^\d+ \(.*\) Z /s;
+        sleep 0.05;
+    }
+    return 0;
+}
+
 # The close handshake from the client; both connections then close.
 sub end_pair {
     my ($p, $name) = @_;
@@ -309,7 +360,7 @@ my $RATE_CLOSE = "\x88\x0c\x03\xf0rate limit";
         push @at, time - $t0;
         sleep 0.25;
     }
-    cmp_ok((sort { $b <=> $a } @at)[0], '<', 0.15,
+    cmp_ok(max(@at), '<', 0.15,
         "$name: every message passed at once");
     $t->log_not('*', qr/ws: limiting/, "$name: nothing logged");
     end_pair($p, $name);
@@ -659,6 +710,352 @@ for my $level (qw(warn notice info)) {
     my $e = status_is('/bclose/', 'CLOSED', $name);
     is($e->{code}, 1008, "$name: \$ws_close_code 1008");
     is($e->{initiator}, 'proxy', "$name: \$ws_close_initiator proxy");
+}
+
+
+# ---------------------------------------------------------------------------
+# zones: one bucket for every WebSocket with the same key
+
+{
+    my $name = 'zone by address';
+    $t->mark;
+    my @p = map { $t->ws_pair($l, path => "/addr/$_") } 1, 2;
+    my @m = map { [cmsgs("z$_", 3)] } 1, 2;
+    my $t0 = time;
+    send_all($p[$_]{client}, join '', @{ $m[$_] }) for 0, 1;
+    my ($d, $at) = timed_reads([map { [$p[$_]{backend},
+        length join '', @{ $m[$_] }] } 0, 1], 10);
+    for my $k (0, 1) {
+        bytes_is($d->[$k], join('', @{ $m[$k] }),
+            "$name: connection @{[$k + 1]}: its messages, in order, intact");
+    }
+    cmp_ok(max(@$at) - $t0, '>=', 0.98,
+        "$name: 2 x 3 messages at 5r/s take 1 s: one bucket for both");
+    $t->log_ok('error', qr/ws: limiting messages from client, excess: \d+\.\d{3} by zone "addr"/,
+        "$name: logged, naming the zone");
+    end_pair($_, $name) for @p;
+}
+
+{
+    my $name = 'zone by $http_x_user';
+    my @k = qw(alice1 alice2 bob none);
+    my %h = (alice1 => ['X-User: alice'], alice2 => ['X-User: alice'],
+        bob => ['X-User: bob'], none => []);
+    my %m = (alice1 => [cmsgs('a1', 2)], alice2 => [cmsgs('a2', 1)],
+        bob => [cmsgs('b', 2)], none => [cmsgs('n', 5)]);
+    my %p = map { $_ => $t->ws_pair($l, path => "/user/$_",
+        headers => $h{$_}) } @k;
+    my $t0 = time;
+    send_all($p{$_}{client}, join '', @{ $m{$_} }) for @k;
+    my ($d, $at) = timed_reads([map { [$p{$_}{backend},
+        length join '', @{ $m{$_} }] } @k], 10);
+    my %at;
+    @at{@k} = map { $_ - $t0 } @$at;
+    for my $i (0 .. $#k) {
+        bytes_is($d->[$i], join('', @{ $m{ $k[$i] } }),
+            "$name: $k[$i]: its messages, in order, intact");
+    }
+    my $alice = max(@at{qw(alice1 alice2)});
+    cmp_ok($alice, '>=', 1.98,
+        "$name: alice's 3 messages over two connections take 2 s at 1r/s");
+    cmp_ok($at{bob}, '>=', 0.98, "$name: bob's 2 take 1 s");
+    cmp_ok($at{bob}, '<', $alice - 0.4,
+        "$name: bob has a bucket of his own");
+    cmp_ok($at{none}, '<', 0.6,
+        "$name: no X-User: the empty key is not limited");
+    end_pair($p{$_}, "$name: $_") for @k;
+}
+
+# a zone of 32k holds a few keys of 3000 bytes: a key that does not fit is
+# let through, logged; a key let go keeps its excess until it drained or
+# the zone needs the room
+
+{
+    my $name = 'full zone';
+    my @keys = map { chr(ord('a') + $_) x 3000 } 0 .. 9;
+    $t->mark;
+    my @p = map { $t->ws_pair($l, path => "/small/$_",
+        headers => ["X-Big: $keys[$_]"]) } 0 .. 9;
+    my $full = 0;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        $full = log_count(qr/\[warn\] \d+#\d+: \*\d+ ws: could not allocate node in limit zone "small"/);
+        last if $full;
+        sleep 0.05;
+    }
+    sleep 0.2;
+    $full = log_count(qr/\[warn\] \d+#\d+: \*\d+ ws: could not allocate node in limit zone "small"/);
+    my $fit = 10 - $full;
+    cmp_ok($full, '>=', 1, "$name: keys that do not fit are logged ($full)");
+    cmp_ok($fit, '>=', 2, "$name: keys that fit ($fit)");
+
+    # the last one did not fit: not limited
+    my ($c, $b) = @{ $p[9] }{qw(client backend)};
+    my @m = cmsgs('over', 3);
+    my $t0 = time;
+    send_all($c, join '', @m);
+    my ($f) = timed_frames($b, 3, 5);
+    frames_are($f, \@m, "$name: a key that did not fit is let through");
+    cmp_ok(time - $t0, '<', 0.6, "$name: at once");
+
+    # the first one fit: 1r/m
+    ($c, $b) = @{ $p[0] }{qw(client backend)};
+    @m = cmsgs('first', 2);
+    send_all($c, join '', @m);
+    frame_ok(read_frame($b, 5), $m[0], "$name: a key that fit: its message");
+    my ($more) = read_avail($b, 0.5);
+    bytes_is($more, '', "$name: and its next waits for a minute");
+
+    # all go; the backend ends each (throttled messages follow its close)
+    for my $q (@p) {
+        send_all($q->{backend}, sframe(OP_CLOSE, close_payload(1000)));
+        read_until_eof($q->{client}, 5);
+        close $q->{client};
+        close $q->{backend};
+    }
+    sleep 0.3;
+
+    # the first key reconnects: its excess is there
+    $t->mark;
+    my $r = $t->ws_pair($l, path => '/small/again',
+        headers => ["X-Big: $keys[0]"]);
+    my $m = cframe(OP_TEXT, 'again');
+    send_all($r->{client}, $m);
+    ($more) = read_avail($r->{backend}, 0.5);
+    bytes_is($more, '', "$name: a key let go and back finds its excess");
+    is(log_count(qr/could not allocate/), 0, "$name: it was still there");
+
+    # new keys take the room of keys let go, drained or not
+    my @n = map { $t->ws_pair($l, path => "/small/new$_",
+        headers => ['X-Big: ' . chr(ord('A') + $_) x 3000]) } 0 .. $fit - 2;
+    my $first = cframe(OP_TEXT, 'new first');
+    my $second = cframe(OP_TEXT, 'new second');
+    for my $q (@n) {
+        send_all($q->{client}, $first . $second);
+    }
+    my $ok = 0;
+    for my $q (@n) {
+        my $g = read_frame($q->{backend}, 5);
+        my ($x) = read_avail($q->{backend}, 0.2);
+        $ok++ if !$g->{error} && $g->{raw} eq $first && $x eq '';
+    }
+    is($ok, scalar @n, "$name: @{[scalar @n]} new keys fit and are limited");
+    is(log_count(qr/could not allocate/), 0,
+        "$name: by evicting keys let go");
+    for my $q ($r, @n) {
+        send_all($q->{backend}, sframe(OP_CLOSE, close_payload(1000)));
+        read_until_eof($q->{client}, 5);
+        close $q->{client};
+        close $q->{backend};
+    }
+}
+
+
+# ---------------------------------------------------------------------------
+# inheritance: a server's limit applies to its locations; off removes it
+
+{
+    my $name = 'inherited';
+    my $p = $t->ws_pair($l, path => '/inherited/', host => 'inherit.test');
+    my ($c, $b) = @$p{qw(client backend)};
+    my @m = cmsgs('i', 2);
+    send_all($c, join '', @m);
+    frame_ok(read_frame($b, 5), $m[0], "$name: the first message");
+    masked_close_ok(read_frame($b, 5), 1001,
+        "$name: the second closes (1r/s, close, from the server)");
+    frame_ok(read_frame($c, 5), $RATE_CLOSE, "$name: 1008 to the client");
+    send_all($c, cframe(OP_CLOSE, close_payload(1008)));
+    send_all($b, sframe(OP_CLOSE, close_payload(1001)));
+    expect_eof($c, "$name: client connection closed");
+    expect_eof($b, "$name: backend connection closed");
+}
+
+for my $x (['off', '/off/'], ['own limit', '/own/']) {
+    my ($name, $path) = @$x;
+    $t->mark;
+    my $p = $t->ws_pair($l, path => $path, host => 'inherit.test');
+    my ($c, $b) = @$p{qw(client backend)};
+    my @m = cmsgs('o', 5);
+    my $t0 = time;
+    send_all($c, join '', @m);
+    my ($f) = timed_frames($b, 5, 5);
+    frames_are($f, \@m, "$name: 5 messages");
+    cmp_ok(time - $t0, '<', 0.6, "$name: at once");
+    $t->log_not('*', qr/ws: limiting/, "$name: nothing logged");
+    end_pair($p, $name);
+}
+
+
+# ---------------------------------------------------------------------------
+# two workers: a zone is shared by all
+
+{
+    my $name = 'two workers';
+    my $t2 = LimitTwoWorkers->new;
+    $t2->run(http => <<"HTTP", server => <<"SERVER");
+    ws_limit_zone \$binary_remote_addr zone=addr:1m;
+HTTP
+        location / {
+            ws_pass http://127.0.0.1:$lp;
+            ws_limit_messages zone=addr 5r/s;
+            ws_set_header X-Worker \$pid;
+        }
+SERVER
+    my %by;
+    for (1 .. 40) {
+        my $p = $t2->ws_pair($l, path => '/w');
+        my $w = hdr($p->{request}, 'x-worker');
+        if ($by{$w}) {
+            close $p->{client};
+            close $p->{backend};
+            next;
+        }
+        $by{$w} = $p;
+        last if keys %by == 2;
+    }
+    my @p = values %by;
+    is(scalar @p, 2, "$name: a WebSocket in each worker");
+    SKIP: {
+        skip "$name: one worker took all", 3 unless @p == 2;
+        my @m = map { [cmsgs("w$_", 3)] } 1, 2;
+        my $t0 = time;
+        send_all($p[$_]{client}, join '', @{ $m[$_] }) for 0, 1;
+        my ($d, $at) = timed_reads([map { [$p[$_]{backend},
+            length join '', @{ $m[$_] }] } 0, 1], 10);
+        for my $k (0, 1) {
+            bytes_is($d->[$k], join('', @{ $m[$k] }),
+                "$name: worker @{[$k + 1]}: its messages, in order");
+        }
+        cmp_ok(max(@$at) - $t0, '>=', 0.98,
+            "$name: 2 x 3 messages at 5r/s take 1 s: one bucket");
+    }
+    end_pair($_, $name) for @p;
+    $t2->stop;
+}
+
+
+# ---------------------------------------------------------------------------
+# a reload keeps the zone; a changed key is refused
+
+{
+    my $name = 'reload';
+    my $p = $t->ws_pair($l, path => '/kept/1');
+    my $m = cframe(OP_TEXT, 'kept 1');
+    send_all($p->{client}, $m);
+    frame_ok(read_frame($p->{backend}, 5), $m,
+        "$name: the message of the minute");
+    end_pair($p, $name);
+
+    $t->mark;
+    my $old = $t->worker_pid;
+    kill 'HUP', $t->master_pid;
+    ok(gone($old, 15), "$name: the old worker exited");
+
+    $p = $t->ws_pair($l, path => '/kept/2');
+    send_all($p->{client}, cframe(OP_TEXT, 'kept 2'));
+    masked_close_ok(read_frame($p->{backend}, 5), 1001,
+        "$name: the next message within the minute closes: the zone kept");
+    frame_ok(read_frame($p->{client}, 5), $RATE_CLOSE,
+        "$name: 1008 \"rate limit\" to the client");
+    $t->log_ok('error', qr/ws: limiting messages from client, excess: 0\.9\d\d by zone "kept"/,
+        "$name: logged: the excess of the old worker, drained a little");
+    send_all($p->{client}, cframe(OP_CLOSE, close_payload(1008)));
+    send_all($p->{backend}, sframe(OP_CLOSE, close_payload(1001)));
+    expect_eof($p->{client}, "$name: client connection closed");
+
+    # the same zone with another key
+    $t->mark;
+    my $worker = $t->worker_pid;
+    (my $http2 = $http) =~ s/\$binary_remote_addr zone=kept/\$remote_addr zone=kept/
+        or die 'no kept zone';
+    write_file("$dir/nginx.conf", $t->conf_text(%conf, http => $http2));
+    kill 'HUP', $t->master_pid;
+    $t->log_ok('emerg', 'ws_limit_zone "kept" uses the "$remote_addr" key '
+        . 'while previously it used the "$binary_remote_addr" key',
+        "$name: a changed key is refused");
+    sleep 0.5;
+    is($t->worker_pid, $worker, "$name: the old configuration goes on");
+    $p = $t->ws_pair($l, path => '/m/after');
+    $m = cframe(OP_TEXT, 'after');
+    send_all($p->{client}, $m);
+    frame_ok(read_frame($p->{backend}, 5), $m, "$name: and relays");
+    end_pair($p, $name);
+    write_file("$dir/nginx.conf", $t->conf_text(%conf));
+}
+
+
+# ---------------------------------------------------------------------------
+# nginx -t
+
+my @refused = (
+    [http => 'ws_limit_zone $binary_remote_addr;',
+        'invalid number of arguments in "ws_limit_zone" directive'],
+    [http => 'ws_limit_zone $binary_remote_addr zone=:1m;',
+        '"ws_limit_zone" must have "zone" parameter'],
+    [http => 'ws_limit_zone $binary_remote_addr zone=z;',
+        'invalid zone size "zone=z"'],
+    [http => 'ws_limit_zone $binary_remote_addr zone=z:1k;',
+        'zone "zone=z:1k" is too small'],
+    [http => 'ws_limit_zone $binary_remote_addr rate=1r/s;',
+        'invalid parameter "rate=1r/s"'],
+    [http => "ws_limit_zone \$binary_remote_addr zone=z:1m;\n"
+        . 'ws_limit_zone $remote_addr zone=z:1m;', 'duplicate zone "z"'],
+    [server => 'ws_limit_zone $binary_remote_addr zone=z:1m;',
+        '"ws_limit_zone" directive is not allowed here'],
+    [location => 'ws_limit_messages zone=nosuch 5r/s;',
+        'unknown limit zone "nosuch"'],
+    [location => 'ws_limit_bytes zone=nosuch 64k;',
+        'unknown limit zone "nosuch"'],
+    [location => 'ws_limit_messages 5r/h;', 'invalid parameter "5r/h"'],
+    [location => 'ws_limit_messages 0r/s;', 'invalid parameter "0r/s"'],
+    [location => 'ws_limit_messages r/s;', 'invalid parameter "r/s"'],
+    [location => 'ws_limit_messages 5r/s 6r/s;', 'invalid parameter "6r/s"'],
+    [location => 'ws_limit_messages 5r/s burst=x;',
+        'invalid parameter "burst=x"'],
+    [location => 'ws_limit_messages 5r/s from=server;',
+        'invalid parameter "from=server"'],
+    [location => 'ws_limit_messages burst=5;', 'no rate is defined'],
+    [location => "ws_limit_messages 5r/s;\nws_limit_messages 6r/s;",
+        '"ws_limit_messages" directive is duplicate'],
+    [location => 'ws_limit_bytes 0;', 'invalid parameter "0"'],
+    [location => 'ws_limit_bytes 64k burst=lots;',
+        'invalid parameter "burst=lots"'],
+    [location => 'ws_limit_action drop;', 'invalid value "drop"'],
+    [location => 'ws_limit_log_level debug;', 'invalid value "debug"'],
+    [location => 'ws_limit_dry_run maybe;', 'invalid value "maybe"'],
+);
+
+for my $x (@refused) {
+    my ($where, $text, $msg) = @$x;
+    my %c = (http => '', server => '');
+    if ($where eq 'location') {
+        $c{server} = "location / {\n ws_pass http://127.0.0.1:$lp;\n"
+            . "$text\n}";
+    } else {
+        $c{$where} = $text;
+    }
+    my ($rc, $out) = $t->conf_test(%c);
+    (my $one = $text) =~ s/\n/ /g;
+    isnt($rc, 0, "nginx -t refuses $one");
+    like($out, qr/\[emerg\] \Q$msg\E/, "nginx -t: $msg");
+}
+
+{
+    my ($rc, $out) = $t->conf_test(http => '', server => <<"S",
+        location / {
+            ws_pass http://127.0.0.1:$lp;
+            ws_limit_messages zone=late 5r/s burst=2 from=both;
+            ws_limit_bytes zone=late 1m burst=64k from=upstream;
+        }
+        location /off/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_limit_messages off;
+            ws_limit_bytes off;
+        }
+S
+        servers => "ws_limit_zone \$binary_remote_addr zone=late:1m;\n");
+    is($rc, 0, 'nginx -t: a zone declared after the location using it, '
+        . 'and off') or diag($out);
 }
 
 done_testing;
