@@ -190,6 +190,18 @@ ngx_http_ws_limit_start(ngx_http_request_t *r, ngx_http_ws_tunnel_t *t)
         if (lc->from & (1 << i)) {
             t->dir[i].parser.limited = 1;
             t->dir[i].parser.max_messages = t->dir[i].parser.messages;
+            t->dir[i].limit_read = 1;
+        }
+    }
+
+    /* bytes are charged as they are read */
+
+    lc = ls->conf[NGX_HTTP_WS_LIMIT_BYTES];
+
+    for (i = 0; lc && i < 2; i++) {
+        if (lc->from & (1 << i)) {
+            t->dir[i].limit_read = 1;
+            t->dir[i].limit_bytes = 1;
         }
     }
 
@@ -321,8 +333,13 @@ ngx_http_ws_limit_read(ngx_http_ws_tunnel_t *t, ngx_uint_t i, size_t size)
         return size;
     }
 
-    if (ngx_http_ws_limit_waiting(t, i)) {
+    if (t->limits->waiting & (1 << i)) {
         return 0;
+    }
+
+    if (!t->dir[i].limit_bytes) {
+        /* only messages are limited: nothing holds the read */
+        return size;
     }
 
     rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_BYTES, i, 0, &wait,

@@ -140,6 +140,8 @@ typedef struct {
     unsigned                     ctl_close:1;  /* a close is in ctl */
     unsigned                     close_fwd:1;  /* src's close is forwarded */
     unsigned                     sent:1;       /* dst took bytes this pass */
+    unsigned                     limit_read:1; /* ws_limit_* may hold reads */
+    unsigned                     limit_bytes:1; /* reads are charged */
     uint32_t                     proxy_frames; /* of the proxy's, written */
 
     off_t                        bytes_in;

@@ -332,8 +332,8 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 
         size = b->end - b->last;
 
-        if (t->limits) {
-            /* ws_limit_bytes: how much may be read now */
+        if (d->limit_read) {
+            /* ws_limit_*: whether and how much may be read now */
 
             n = ngx_http_ws_limit_read(t, i, size);
 
@@ -369,7 +369,7 @@ ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         d->bytes_in += n;
         progress = 1;
 
-        if (t->limits) {
+        if (d->limit_bytes) {
             ngx_http_ws_limit_took(t, i, n);
         }
 
@@ -386,21 +386,35 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
     ngx_uint_t          src_side, dst_side, level;
     ngx_http_ws_dir_t  *d;
 
-    if (t->dir[i].parser.pong_seen) {
+    d = &t->dir[i];
+
+again:
+
+    if (d->parser.pong_seen) {
         /* the pong of the proxy's ping, taken out of the stream */
-        t->dir[i].parser.pong_seen = 0;
+        d->parser.pong_seen = 0;
         t->side[i].rtt = (ngx_msec_int_t) (ngx_current_msec
                                            - t->side[i].ping_at);
     }
 
-    if (t->dir[i].parser.gated) {
+    if (d->parser.gated) {
         /* a message waits at ws_limit_messages's gate */
 
         switch (ngx_http_ws_limit_message(t, i)) {
 
         case NGX_OK:
-            /* granted: scanned again in the next round */
-            t->dir[i].parser.gated = 0;
+            /*
+             * granted: the scan goes on at once, so that the messages of
+             * one read go out together (each bounded by the gate, which
+             * the next message meets again)
+             */
+            d->parser.gated = 0;
+
+            if (rc == WS_SCAN_OK) {
+                rc = ws_scan(&d->parser, &d->buf);
+                goto again;
+            }
+
             t->again = 1;
             break;
 
@@ -419,7 +433,6 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
 
     t->again = 1;
 
-    d = &t->dir[i];
     src_side = i;
     dst_side = 1 - i;
 
