@@ -9,6 +9,8 @@
 #   make test-asan     prove -r t/ against build-asan/ (sanitizers preloaded)
 #   make test          all of the above, in that order
 #   make run           the example: backend + nginx on 127.0.0.1:$(PORT)
+#   make deb           the Debian package libnginx-mod-http-ws in build/deb/
+#                      (scripts/build-deb.sh: Debian's nginx-dev, lintian)
 #   make bench         delegates to bench/
 #   make clean
 #
@@ -62,7 +64,7 @@ FUZZ_BINS = $(patsubst $(FUZZ_DIR)/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 export NGINX_SRC NGX_WS_SRC_DIR
 
 .PHONY: all deps module module-asan unit fuzz test-prove test-asan test run \
-        bench clean
+        deb bench clean
 
 all: module
 
@@ -177,6 +179,13 @@ run:
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory module
 	PORT=$(PORT) examples/run.sh
+
+# ---------------------------------------------------------------- package
+
+# always against Debian's nginx-dev, whatever NGINX_SRC says
+deb:
+	$(MAKE) --no-print-directory deps
+	scripts/build-deb.sh
 
 bench:
 	$(MAKE) -C bench

@@ -29,6 +29,9 @@ packages=(
     perl
     procps
     curl
+    build-essential      # make deb (t/deb.t): dpkg-buildpackage's baseline
+    debhelper            # make deb: dh, with nginx-dev's dh-sequence-nginx
+    lintian              # make deb: checks the package
 )
 
 for f in t/deps.debian bench/deps.debian; do

@@ -69,6 +69,8 @@ my $MAIN_PID = $$;
 # ---------------------------------------------------------------------------
 # nginx instance
 
+# Options: nginx => the binary (default $NGINX_BIN), load => the line that
+# loads the module (default: load_module of $NGX_WS_MODULE).
 sub new {
     my ($class, %opt) = @_;
 
@@ -118,9 +120,10 @@ sub conf_text {
     my $http = $c{http} // '';
     my $server = $c{server} // '';
     my $servers = $c{servers} // '';
+    my $load = $self->{load} // qq{load_module "$self->{module}";};
 
     return <<"CONF";
-load_module "$self->{module}";
+$load
 ${user}daemon off;
 master_process on;
 worker_processes 1;
