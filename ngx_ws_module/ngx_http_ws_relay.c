@@ -391,10 +391,16 @@ ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i, ngx_int_t rc)
 again:
 
     if (d->parser.pong_seen) {
-        /* the pong of the proxy's ping, taken out of the stream */
+        /*
+         * the pong of the proxy's ping, taken out of the stream: the side
+         * is heard now, and its next ping is due an interval from now
+         */
         d->parser.pong_seen = 0;
         t->side[i].rtt = (ngx_msec_int_t) (ngx_current_msec
                                            - t->side[i].ping_at);
+        t->side[i].heard = ngx_current_msec;
+        t->side[i].heard_bytes = d->bytes_in;
+        t->side[i].pinging = 0;
     }
 
     if (d->parser.gated) {

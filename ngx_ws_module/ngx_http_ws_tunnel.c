@@ -740,6 +740,12 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
         } else {
             when = s->pinging ? s->ping_at + conf->pong_timeout
                               : s->heard + conf->ping_interval;
+
+            /*
+             * on a grid of 256 ms: the pings of a worker's idle
+             * WebSockets that fall due together go out in one wake
+             */
+            when = (when | 0xff) + 1;
         }
 
         left = ngx_min(left, ngx_max((ngx_msec_int_t) (when - ngx_current_msec),
