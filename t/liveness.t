@@ -5,7 +5,8 @@
 # initiator proxy), lets the peers' own pings and pongs through, and closes
 # a frame that trickles in for longer than ws_frame_timeout with 1008.  A
 # ping due during a frame in flight waits for its end, and its pong timeout
-# starts when it is written; a reload while throttling and pinging closes
+# starts when it is written; a client that only answers pings is pinged
+# every interval; a reload while throttling and pinging closes
 # both sides with 1001.  The defaults: a healthy idle client stays, a
 # vanished one is closed within a minute.
 
@@ -120,6 +121,30 @@ sub end_pair {
     ok($e && $e->{pings} >= 2, 'access log: $ws_pings') or diag explain $e;
     like($e && $e->{rtt}, qr/^\d+$/, 'access log: $ws_ping_rtt in ms');
     cmp_ok($e && $e->{rtt} // 9999, '<', 1000, 'a loopback round trip');
+}
+
+# a client that only answers pings is heard at its pong: pinged again one
+# interval later (not an interval after the pong timeout's check)
+
+{
+    my $p = $t->ws_pair($l, path => '/ping/pongs');
+    my ($c, $b) = @$p{qw(client backend)};
+    my @at;
+    for (1 .. 4) {
+        my $f = next_frame($c, 5);
+        last unless $f && $f->{opcode} == OP_PING;
+        push @at, time;
+        send_all($c, cframe(OP_PONG, $f->{payload}));
+    }
+    is(scalar @at, 4, 'ponging client: pinged 4 times');
+    my @gaps = map { $at[$_] - $at[$_ - 1] } 1 .. $#at;
+    for my $g (@gaps) {
+        cmp_ok($g, '>=', 0.95, 'ponging client: not before the interval');
+        # 1 s, on the 256 ms grid of the timer
+        cmp_ok($g, '<', 1.6, 'ponging client: pinged every interval')
+            or diag("gaps @gaps");
+    }
+    end_pair($c, $b);
 }
 
 # the peers' own pings and pongs pass untouched, both ways
