@@ -10,6 +10,7 @@ Settings are environment variables, described in README.md.
 
 import atexit
 import datetime
+import http.client
 import json
 import os
 import platform
@@ -78,6 +79,7 @@ CFG = {
     'hs_conns': env_num('BENCH_HS_CONNS', 50, int),
     'frame': os.environ.get('BENCH_FRAME', 'binary'),
     'ngx_ws_extra': os.environ.get('BENCH_NGX_WS_EXTRA', ''),
+    'ngx_ws_http': os.environ.get('BENCH_NGX_WS_HTTP', ''),
     'instr_msgs': env_num('BENCH_INSTR_MSGS', 2000 if QUICK else 20000, int),
     'targets': [t for t in os.environ.get('BENCH_TARGETS',
                                           ','.join(TARGETS)).split(',')
@@ -399,7 +401,8 @@ LUA_MODULES = ['/usr/lib/nginx/modules/ndk_http_module.so',
 
 
 def nginx_conf(kind, port, backends, workers=1, reuseport=False,
-               connections=21400, extra=None):
+               connections=21400, extra=None, http_lines=None,
+               server_lines=None):
     loads = ''
     if kind == 'ngx_ws':
         loads = 'load_module %s;\n' % NGX_WS_SO
@@ -427,9 +430,11 @@ def nginx_conf(kind, port, backends, workers=1, reuseport=False,
             content_by_lua_file %s;''' % (
             backends[0], os.path.join(BENCH, 'proxies', 'lua-relay.lua'))
 
-    http_extra = ''
+    http_extra = ''.join('\n    ' + line for line in http_lines or [])
+    if kind == 'ngx_ws' and CFG['ngx_ws_http']:
+        http_extra += '\n    ' + CFG['ngx_ws_http']
     if kind == 'lua':
-        http_extra = '''
+        http_extra += '''
     lua_package_path "/usr/share/lua/5.1/?.lua;;";
     lua_socket_log_errors off;'''
 
@@ -463,11 +468,12 @@ http {
         listen 127.0.0.1:%d backlog=4096%s;
 
         location / {%s
-        }
+        }%s
     }
 }
 ''' % (loads, workers, connections, http_extra, servers, port,
-       ' reuseport' if reuseport else '', location)
+       ' reuseport' if reuseport else '', location,
+       ''.join('\n        ' + line for line in server_lines or []))
 
 
 class Proxy:
@@ -504,9 +510,11 @@ class Direct(Proxy):
 class Nginx(Proxy):
     def __init__(self, name, port, kind, binary, backends, workers=1,
                  reuseport=False, prefix_name=None, connections=21400,
-                 extra=None):
+                 extra=None, http_lines=None, server_lines=None):
         Proxy.__init__(self, name, port)
         self.extra = extra
+        self.http_lines = http_lines
+        self.server_lines = server_lines
         self.connections = connections
         self.kind = kind
         self.binary = binary
@@ -533,7 +541,8 @@ class Nginx(Proxy):
         with open(conf, 'w') as f:
             f.write(nginx_conf(self.kind, self.port, self.backends,
                                self.nworkers, self.reuseport,
-                               self.connections, self.extra))
+                               self.connections, self.extra,
+                               self.http_lines, self.server_lines))
         return conf
 
     def argv(self, extra_global):
@@ -1088,14 +1097,569 @@ def checks_markdown(checks, verdicts, date):
     return lines
 
 
-def update_checks_readme(md_lines):
+# ------------------------------------------------------------ limits cell
+
+# The cost of ws_limit_* and of the timers, on ngx_ws only: the 64 B echo
+# cell with no limit, a per-connection limit and a shared zone (limits far
+# above the load, so that every message is counted and none is held); the
+# idle cell with the defaults and with every timer on; and the idle at
+# scale cell with pings every 30 s, whose workers' CPU is read while the
+# pings go.  (name, label, location directives, http directives)
+LIMITS_PORT = 19121
+LIMITS = [
+    ('none', 'no limit', [], []),
+    ('conn', 'per-connection limit',
+     ['ws_limit_messages 1000000r/s burst=1000;'], []),
+    ('zone', 'shared zone ($binary_remote_addr)',
+     ['ws_limit_messages zone=bench 100000000r/s burst=100000;'],
+     ['ws_limit_zone $binary_remote_addr zone=bench:10m;']),
+]
+LIMITS_LABELS = {c[0]: c[1] for c in LIMITS}
+# the least messages/s of a variant, as a share of "none"
+LIMITS_TARGETS = {'conn': 0.97, 'zone': 0.9}
+TIMERS = [
+    ('defaults', 'defaults (pings to the client every 20 s)', []),
+    ('all', 'every timer on: idle, lifetime, frame, pings both ways, '
+     'message and byte limits',
+     ['ws_idle_timeout 1h;', 'ws_max_lifetime 24h;', 'ws_frame_timeout 30s;',
+      'ws_ping_interval 30s;', 'ws_pong_timeout 30s;', 'ws_ping_upstream on;',
+      'ws_limit_messages 100r/s;', 'ws_limit_bytes 1m;']),
+]
+TIMERS_LABELS = {c[0]: c[1] for c in TIMERS}
+TIMERS_TARGET = 3072                 # bytes per idle WebSocket, all on
+PINGS_LINES = ['ws_ping_interval 30s;', 'ws_pong_timeout 30s;']
+PINGS_TARGET = 5.0                   # % of one CPU, all workers together
+PINGS_WINDOW = env_num('BENCH_PINGS_WINDOW', 15 if QUICK else 60)
+# the first pings go out 30 s after a connection opened: the window starts
+# when they do, and holds two rounds
+PINGS_SETTLE = env_num('BENCH_PINGS_SETTLE', 0 if QUICK else 20)
+
+
+def limits_target(name, lines, http_lines):
+    return Nginx('limits-' + name, LIMITS_PORT, 'ngx_ws',
+                 NGX_WS_NGINX or STOCK_NGINX, [BACKEND_PORT], extra=lines,
+                 http_lines=http_lines)
+
+
+def limits_run(name, lines, http_lines, fn, rep):
+    t = limits_target(name, lines, http_lines)
+    if not t.start():
+        log('    %s' % t.note)
+        return None
+    try:
+        return fn(t, rep)
+    finally:
+        t.stop()
+
+
+def measure_limits():
+    """The limits cell: REPEAT interleaved runs of each echo variant (one
+    more not counted first), REPEAT of each idle variant, one run of pings
+    at scale; returns its summary or None."""
+    if 'limits' in CFG['skip'] or 'ngx_ws' not in CFG['targets']:
+        return None
+    if NGX_WS_SO is None:
+        return {'note': 'module not built'}
+    wl = ECHO[0]
+    names = [c[0] for c in LIMITS]
+    runs = {n: [] for n in names}
+    idle = {c[0]: [] for c in TIMERS}
+    load0 = os.getloadavg()[0]
+    for rep in range(0, CFG['repeat'] + 1):
+        k = rep % len(names)
+        for c in LIMITS[k:] + LIMITS[:k]:
+            log('[limits %d/%d] %s' % (rep, CFG['repeat'], c[0])
+                if rep else '[limits] warmup: %s' % c[0])
+            r = limits_run(c[0], c[2], c[3],
+                           lambda t, rp: run_echo(t, wl, rp), rep)
+            if r:
+                log('    echo 64B: %.0f msg/s, proxy CPU %.2f us per msg'
+                    % (r['msg_per_s'], r.get('cpu_us_per_msg', 0)))
+            if rep:
+                runs[c[0]].append(r)
+            time.sleep(0.3)
+            if rep == 0:
+                break
+    for rep in range(1, CFG['repeat'] + 1):
+        for c in TIMERS:
+            log('[limits idle %d/%d] %s' % (rep, CFG['repeat'], c[0]))
+            r = limits_run('idle-' + c[0], c[2], [], run_idle, rep)
+            if r:
+                log('    %.2f KiB/conn' % (r['rss_per_conn'] / 1024.0))
+            idle[c[0]].append(r['rss_per_conn'] if r else None)
+            time.sleep(0.5)
+    pings = None
+    if 'pings' not in CFG['skip']:
+        log('[limits pings] %d idle connections, pings every 30 s, CPU over '
+            '%.0f s' % (CFG['idle_big'], PINGS_WINDOW))
+        pings = run_big(1, extra=PINGS_LINES, window=PINGS_WINDOW,
+                        kind='ngx_ws', tag='pings', settle=PINGS_SETTLE)
+        if pings:
+            log('    workers %.2f%% of one CPU, %d pings answered'
+                % (pings['cpu_pct_total'], pings['pings_answered']))
+    out = {'variants': names, 'runs': runs, 'idle_runs': idle,
+           'pings': pings, 'cells': {}, 'idle': {}}
+    base = runs['none']
+    for n in names:
+        cell = {}
+        for field in ('msg_per_s', 'cpu_us_per_msg', 'proxy_cpu_pct',
+                      'p99_us'):
+            sm = summarize([r.get(field) if r else None for r in runs[n]])
+            if sm:
+                cell[field] = sm
+        pairs = [r['msg_per_s'] / b['msg_per_s'] for r, b in zip(runs[n], base)
+                 if r and b and b.get('msg_per_s')]
+        if pairs:
+            cell['ratio_runs'] = pairs
+        cell['failed'] = sum(1 for r in runs[n] if r is None)
+        out['cells'][n] = cell
+    none = out['cells']['none']
+    for n in names:
+        cell = out['cells'][n]
+        if 'msg_per_s' in cell and 'msg_per_s' in none:
+            cell['ratio'] = (cell['msg_per_s']['median']
+                             / none['msg_per_s']['median'])
+        if 'cpu_us_per_msg' in cell and 'cpu_us_per_msg' in none:
+            # the rate the proxy's CPU time allows, relative to no limit
+            cell['cpu_ratio'] = (none['cpu_us_per_msg']['median']
+                                 / cell['cpu_us_per_msg']['median'])
+    for n, vals in idle.items():
+        sm = summarize(vals)
+        if sm:
+            out['idle'][n] = sm
+    out['complete'] = (not QUICK and CFG['idle_big'] >= 100000
+                       and all(out['cells'][n]['failed'] == 0 for n in names)
+                       and len(out['idle']) == len(TIMERS)
+                       and pings is not None
+                       and pings['established'] == CFG['idle_big'])
+    out['loadavg'] = [load0, os.getloadavg()[0]]
+    return out
+
+
+def limits_verdicts(lim):
+    out = []
+    if not lim or 'cells' not in lim:
+        return out
+    for n, least in LIMITS_TARGETS.items():
+        desc = '64 B messages/s with a %s >= %.2fx no limit' % (
+            LIMITS_LABELS[n], least)
+        c = lim['cells'].get(n) or {}
+        if c.get('ratio') is None:
+            out.append((desc, '- (not measured)', 'SKIP'))
+            continue
+        ok = c['ratio'] >= least
+        meas = '%.2fx' % c['ratio']
+        verdict = 'PASS' if ok else 'FAIL'
+        if c.get('cpu_ratio') is not None:
+            meas += ', by CPU per message %.2fx' % c['cpu_ratio']
+            if (c['cpu_ratio'] >= least) != ok:
+                verdict = 'UNSURE'
+        out.append((desc, meas, verdict))
+    a = lim['idle'].get('all')
+    desc = 'an idle WebSocket with every timer on <= %d bytes' % TIMERS_TARGET
+    if a:
+        out.append((desc, '%.0f bytes' % a['median'],
+                    'PASS' if a['median'] <= TIMERS_TARGET else 'FAIL'))
+    else:
+        out.append((desc, '- (not measured)', 'SKIP'))
+    p = lim.get('pings')
+    desc = ('%d idle WebSockets pinged every 30 s: workers < %.0f%% of one '
+            'CPU' % (CFG['idle_big'], PINGS_TARGET))
+    if p and p.get('cpu_pct_total') is not None:
+        out.append((desc, '%.2f%% over %.0f s (%d pings answered)' % (
+            p['cpu_pct_total'], p['window_s'], p['pings_answered']),
+            'PASS' if p['cpu_pct_total'] < PINGS_TARGET else 'FAIL'))
+    else:
+        out.append((desc, '- (not measured)', 'SKIP'))
+    return out
+
+
+def limits_markdown(lim, verdicts, date):
+    c = CFG
+    lines = []
+    lines.append('Run of %s%s, ngx_ws built from %s. The 64 B echo cell '
+                 '(%d connections, %d in flight), median of %d run(s) per '
+                 'variant, interleaved, %.0f s measured after %.1f s of '
+                 'warmup; ± half the min-max range in percent of the '
+                 'median.' % (date, ' (quick mode)' if QUICK else '',
+                              module_revision(), ECHO[0][2], ECHO[0][3],
+                              c['repeat'], c['duration'], c['warmup']))
+    lines.append('')
+    lines.append('| limit | messages/s | ratio to no limit (runs) | '
+                 'proxy CPU per message | ratio by CPU | p99 latency |')
+    lines.append('|---|---|---|---|---|---|')
+
+    def pm(sm, unit):
+        if not sm:
+            return '-'
+        txt = fmt_num(sm['median'], unit)
+        if sm['n'] > 1:
+            txt += ' ±%.0f%%' % sm['spread_pct']
+        return txt
+
+    for n in lim['variants']:
+        cell = lim['cells'][n]
+        ratio = '-'
+        if cell.get('ratio') is not None:
+            ratio = '%.2fx' % cell['ratio']
+            rr = cell.get('ratio_runs') or []
+            if len(rr) > 1 and n != 'none':
+                ratio += ' (%.2f-%.2f)' % (min(rr), max(rr))
+        cr = '%.2fx' % cell['cpu_ratio'] if cell.get('cpu_ratio') else '-'
+        directives = ' '.join(x for cc in LIMITS if cc[0] == n
+                              for x in cc[3] + cc[2])
+        lines.append('| %s%s | %s | %s | %s | %s | %s |' % (
+            LIMITS_LABELS[n], ': `%s`' % directives if directives else '',
+            pm(cell.get('msg_per_s'), 'msg'), ratio,
+            pm(cell.get('cpu_us_per_msg'), 'us'), cr,
+            pm(cell.get('p99_us'), 'us')))
+    lines.append('')
+    lines.append('Idle WebSockets (%d held by one worker, %d run(s)), worker '
+                 'RSS growth per connection:' % (c['idle'], c['repeat']))
+    lines.append('')
+    lines.append('| timers | directives | RSS per connection |')
+    lines.append('|---|---|---|')
+    for n, label, lines_ in TIMERS:
+        lines.append('| %s | %s | %s |' % (
+            label, ' '.join('`%s`' % x for x in lines_) or '-',
+            pm(lim['idle'].get(n), 'bytes')))
+    lines.append('')
+    p = lim.get('pings')
+    if p:
+        lines.append(
+            'Pings at scale: %d idle WebSockets (%d workers, the idle at '
+            'scale cell) with `%s`; over %.0f s, from %.0f s after all '
+            'were open, the %d workers used %.2f%% of one CPU together (the '
+            'busiest %.2f%%), and the clients answered %d pings over the '
+            'whole run. Worker RSS %.0f MiB, %.0f bytes per connection.' % (
+                p['connections'], p['workers'], ' '.join(PINGS_LINES),
+                p['window_s'], PINGS_SETTLE + 2, p['workers'],
+                p['cpu_pct_total'],
+                p['cpu_pct_max_worker'], p['pings_answered'],
+                p['rss_total_kib'] / 1024.0, p['rss_per_conn']))
+        lines.append('')
+    la = lim.get('loadavg')
+    if la:
+        lines.append('Load average %.2f when the cell started, %.2f when it '
+                     'ended.' % tuple(la))
+        lines.append('')
+    lines.append('| target | measured | result |')
+    lines.append('|---|---|---|')
+    for desc, meas, verdict in verdicts:
+        lines.append('| %s | %s | %s |' % (desc, meas, verdict))
+    lines.append('')
+    return lines
+
+
+# ------------------------------------------------------------ status cell
+
+# The cost of counting for ws_status (the issue's 0.98x): the 64 B echo
+# cell without and with ws_status and ws_status_zone configured, as the
+# limits cell runs its variants; then the time of the endpoint's JSON and
+# Prometheus answers with STATUS_OPEN WebSockets open on two workers.
+STATUS_PORT = 19122
+STATUS = [
+    ('none', 'no ws_status', [], []),
+    ('status', 'ws_status configured', ['ws_status_zone bench;'],
+     ['location = /ws-status { ws_status; access_log off; }']),
+]
+STATUS_LABELS = {c[0]: c[1] for c in STATUS}
+STATUS_TARGET = 0.98
+STATUS_OPEN = env_num('BENCH_STATUS_OPEN', 1000 if QUICK else 10000, int)
+STATUS_GETS = env_num('BENCH_STATUS_GETS', 20, int)
+STATUS_MS = 50.0
+
+
+def module_has(word):
+    try:
+        with open(NGX_WS_SO, 'rb') as f:
+            return word.encode() in f.read()
+    except (OSError, TypeError):
+        return False
+
+
+def status_get(port, query, accept=None):
+    """One GET of the endpoint on a new connection: (ms, status, body)."""
+    headers = {'Accept': accept} if accept else {}
+    t0 = time.time()
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+    try:
+        conn.request('GET', '/ws-status' + query, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    return (time.time() - t0) * 1000.0, resp.status, body
+
+
+def status_open_counts(json_body, prom_body):
+    """connections_open summed over the zones, from either format."""
+    j = None
+    try:
+        d = json.loads(json_body)
+        j = sum(z.get('connections_open', 0)
+                for z in (d.get('zones') or {}).values())
+    except (ValueError, AttributeError):
+        pass
+    p = None
+    m = re.findall(rb'^nginx_ws_connections_open(?:\{[^}]*\})? (\d+)',
+                   prom_body, re.M)
+    if m:
+        p = sum(int(x) for x in m)
+    return j, p
+
+
+def run_status_answers():
+    """STATUS_OPEN WebSockets held on two workers, then STATUS_GETS
+    requests of each format, timed from the bench process."""
+    c = STATUS[1]
+    t = Nginx('status-open', STATUS_PORT, 'ngx_ws',
+              NGX_WS_NGINX or STOCK_NGINX, [BACKEND_PORT], workers=2,
+              extra=c[2], server_lines=c[3])
+    if not t.start():
+        log('    %s' % t.note)
+        return None
+    loads = []
+    res = None
+    try:
+        half = STATUS_OPEN // 2
+        for i, src in enumerate(('127.0.0.2+4', '127.0.0.6+4')):
+            n = half if i == 0 else STATUS_OPEN - half
+            loads.append(idle_hold(t.port, n, src, 'status-load%d' % i))
+        est = 0
+        for p, _ in loads:
+            line = read_line_until(p, 'established', 180)
+            if line:
+                est += int(parse_kv(line)['conns'])
+        time.sleep(1.5)
+        times = {'json': [], 'prometheus': []}
+        bodies = {}
+        for _ in range(STATUS_GETS):
+            for fmt, q in (('json', ''), ('prometheus', '?format=prometheus')):
+                ms, st, body = status_get(t.port, q)
+                if st != 200:
+                    log('    status %s: HTTP %d' % (fmt, st))
+                    return None
+                times[fmt].append(ms)
+                bodies[fmt] = body
+        jo, po = status_open_counts(bodies['json'], bodies['prometheus'])
+        res = {'open': STATUS_OPEN, 'established': est,
+               'open_json': jo, 'open_prometheus': po,
+               'json_bytes': len(bodies['json']),
+               'prometheus_bytes': len(bodies['prometheus'])}
+        for fmt, v in times.items():
+            v.sort()
+            res[fmt + '_ms'] = {'median': v[len(v) // 2], 'max': v[-1],
+                                'n': len(v)}
+    finally:
+        for p, logf in loads:
+            idle_finish(p, logf)
+        t.stop()
+    return res
+
+
+def measure_status():
+    """The status cell: REPEAT interleaved echo runs of each variant (one
+    more not counted first), then the endpoint's answer times."""
+    if 'status' in CFG['skip'] or 'ngx_ws' not in CFG['targets']:
+        return None
+    if NGX_WS_SO is None:
+        return {'note': 'module not built'}
+    if not module_has('ws_status_zone'):
+        return {'note': 'the module has no ws_status'}
+    wl = ECHO[0]
+    names = [c[0] for c in STATUS]
+    runs = {n: [] for n in names}
+    load0 = os.getloadavg()[0]
+    for rep in range(0, CFG['repeat'] + 1):
+        k = rep % len(names)
+        for c in STATUS[k:] + STATUS[:k]:
+            log('[status %d/%d] %s' % (rep, CFG['repeat'], c[0])
+                if rep else '[status] warmup: %s' % c[0])
+            t = Nginx('status-' + c[0], STATUS_PORT, 'ngx_ws',
+                      NGX_WS_NGINX or STOCK_NGINX, [BACKEND_PORT],
+                      extra=c[2], server_lines=c[3])
+            r = None
+            if t.start():
+                try:
+                    r = run_echo(t, wl, rep)
+                finally:
+                    t.stop()
+            else:
+                log('    %s' % t.note)
+            if r:
+                log('    echo 64B: %.0f msg/s, proxy CPU %.2f us per msg'
+                    % (r['msg_per_s'], r.get('cpu_us_per_msg', 0)))
+            if rep:
+                runs[c[0]].append(r)
+            time.sleep(0.3)
+            if rep == 0:
+                break
+    log('[status answers] %d WebSockets open, %d GETs of each format'
+        % (STATUS_OPEN, STATUS_GETS))
+    answers = run_status_answers()
+    if answers:
+        log('    JSON %.1f ms, Prometheus %.1f ms (medians); open: %s, %s'
+            % (answers['json_ms']['median'],
+               answers['prometheus_ms']['median'], answers['open_json'],
+               answers['open_prometheus']))
+    out = {'variants': names, 'runs': runs, 'answers': answers,
+           'cells': {}}
+    for n in names:
+        cell = {}
+        for field in ('msg_per_s', 'cpu_us_per_msg', 'proxy_cpu_pct',
+                      'p99_us'):
+            sm = summarize([r.get(field) if r else None for r in runs[n]])
+            if sm:
+                cell[field] = sm
+        pairs = [r['msg_per_s'] / b['msg_per_s']
+                 for r, b in zip(runs[n], runs['none'])
+                 if r and b and b.get('msg_per_s')]
+        if pairs:
+            cell['ratio_runs'] = pairs
+        cell['failed'] = sum(1 for r in runs[n] if r is None)
+        out['cells'][n] = cell
+    none = out['cells']['none']
+    for n in names:
+        cell = out['cells'][n]
+        if 'msg_per_s' in cell and 'msg_per_s' in none:
+            cell['ratio'] = (cell['msg_per_s']['median']
+                             / none['msg_per_s']['median'])
+        if 'cpu_us_per_msg' in cell and 'cpu_us_per_msg' in none:
+            cell['cpu_ratio'] = (none['cpu_us_per_msg']['median']
+                                 / cell['cpu_us_per_msg']['median'])
+    out['complete'] = (not QUICK and answers is not None
+                       and all(out['cells'][n]['failed'] == 0
+                               for n in names))
+    out['loadavg'] = [load0, os.getloadavg()[0]]
+    return out
+
+
+def status_verdicts(st):
+    out = []
+    if not st or 'cells' not in st:
+        return out
+    desc = ('64 B messages/s with ws_status configured >= %.2fx without'
+            % STATUS_TARGET)
+    c = st['cells'].get('status') or {}
+    if c.get('ratio') is None:
+        out.append((desc, '- (not measured)', 'SKIP'))
+    else:
+        ok = c['ratio'] >= STATUS_TARGET
+        meas = '%.2fx' % c['ratio']
+        verdict = 'PASS' if ok else 'FAIL'
+        if c.get('cpu_ratio') is not None:
+            meas += ', by CPU per message %.2fx' % c['cpu_ratio']
+            if (c['cpu_ratio'] >= STATUS_TARGET) != ok:
+                verdict = 'UNSURE'
+        out.append((desc, meas, verdict))
+    a = st.get('answers')
+    desc = ('JSON and Prometheus answers with %d WebSockets open < %.0f ms'
+            % (STATUS_OPEN, STATUS_MS))
+    if a:
+        worst = max(a['json_ms']['max'], a['prometheus_ms']['max'])
+        right = (a['open_json'] == a['established']
+                 and a['open_prometheus'] == a['established'])
+        out.append((desc, 'JSON %.1f ms, Prometheus %.1f ms (medians of %d; '
+                    'slowest %.1f ms); open %s and %s of %d' % (
+                        a['json_ms']['median'], a['prometheus_ms']['median'],
+                        a['json_ms']['n'], worst, a['open_json'],
+                        a['open_prometheus'], a['established']),
+                    'PASS' if worst < STATUS_MS and right else 'FAIL'))
+    else:
+        out.append((desc, '- (not measured)', 'SKIP'))
+    return out
+
+
+def status_markdown(st, verdicts, date):
+    c = CFG
+    lines = []
+    lines.append('Run of %s%s, ngx_ws built from %s. The 64 B echo cell '
+                 '(%d connections, %d in flight), median of %d run(s) per '
+                 'variant, interleaved, %.0f s measured after %.1f s of '
+                 'warmup; ± half the min-max range in percent of the '
+                 'median.' % (date, ' (quick mode)' if QUICK else '',
+                              module_revision(), ECHO[0][2], ECHO[0][3],
+                              c['repeat'], c['duration'], c['warmup']))
+    lines.append('')
+    lines.append('| variant | messages/s | ratio (runs) | proxy CPU per '
+                 'message | ratio by CPU | p99 latency |')
+    lines.append('|---|---|---|---|---|---|')
+
+    def pm(sm, unit):
+        if not sm:
+            return '-'
+        txt = fmt_num(sm['median'], unit)
+        if sm['n'] > 1:
+            txt += ' ±%.0f%%' % sm['spread_pct']
+        return txt
+
+    for n in st['variants']:
+        cell = st['cells'][n]
+        ratio = '-'
+        if cell.get('ratio') is not None:
+            ratio = '%.2fx' % cell['ratio']
+            rr = cell.get('ratio_runs') or []
+            if len(rr) > 1 and n != 'none':
+                ratio += ' (%.2f-%.2f)' % (min(rr), max(rr))
+        cr = '%.2fx' % cell['cpu_ratio'] if cell.get('cpu_ratio') else '-'
+        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+            STATUS_LABELS[n], pm(cell.get('msg_per_s'), 'msg'), ratio,
+            pm(cell.get('cpu_us_per_msg'), 'us'), cr,
+            pm(cell.get('p99_us'), 'us')))
+    lines.append('')
+    a = st.get('answers')
+    if a:
+        lines.append(
+            'The endpoint with %d WebSockets open on two workers (%d '
+            'established), %d GETs of each format on new connections from '
+            'the bench: JSON %.1f ms median, %.1f ms slowest (%d bytes); '
+            'Prometheus %.1f ms median, %.1f ms slowest (%d bytes); the '
+            'open connections they report: %s and %s.' % (
+                a['open'], a['established'], a['json_ms']['n'],
+                a['json_ms']['median'], a['json_ms']['max'], a['json_bytes'],
+                a['prometheus_ms']['median'], a['prometheus_ms']['max'],
+                a['prometheus_bytes'], a['open_json'], a['open_prometheus']))
+        lines.append('')
+    lines.append('| target | measured | result |')
+    lines.append('|---|---|---|')
+    for desc, meas, verdict in verdicts:
+        lines.append('| %s | %s | %s |' % (desc, meas, verdict))
+    lines.append('')
+    return lines
+
+
+def publish_cell(name, title, cell, verdicts, markdown, data, revision):
+    """A cell of its own (limits, status): results/NAME.json and its
+    section of README.md when it is complete (or BENCH_PUBLISH says so),
+    else results/raw/partial-NAME.*; returns its markdown lines."""
+    if not cell or 'cells' not in cell:
+        return None
+    md = markdown(cell, verdicts, data['date'])
+    pub = os.environ.get('BENCH_PUBLISH', '1' if cell['complete'] else '0')
+    pub = pub not in ('', '0')
+    d, stem = (RESULTS, name) if pub else (RAW, 'partial-' + name)
+    with open(os.path.join(d, stem + '.json'), 'w') as f:
+        json.dump(dict(cell, date=data['date'], machine=data['machine'],
+                       revision=revision, settings=data['settings'],
+                       targets=[{'target': t, 'measured': m, 'result': v}
+                                for t, m, v in verdicts]),
+                  f, indent=1, sort_keys=True)
+    if pub:
+        update_readme_section(name, title, md)
+    else:
+        with open(os.path.join(RAW, 'partial-%s.md' % name), 'w') as f:
+            f.write('\n'.join(md) + '\n')
+    return md
+
+
+def update_readme_section(name, title, md_lines):
     path = os.path.join(BENCH, 'README.md')
-    begin, end = '<!-- checks:begin -->', '<!-- checks:end -->'
+    begin, end = '<!-- %s:begin -->' % name, '<!-- %s:end -->' % name
     with open(path) as f:
         text = f.read()
     if begin not in text or end not in text:
-        text += '\n## Handshake checks: latest results\n\n%s\n%s\n' % (
-            begin, end)
+        text += '\n## %s\n\n%s\n%s\n' % (title, begin, end)
     a = text.index(begin) + len(begin)
     b = text.index(end)
     text = text[:a] + '\n' + '\n'.join(md_lines) + '\n' + text[b:]
@@ -1174,9 +1738,12 @@ def run_idle(t, rep, conns=None, headers=()):
     return res
 
 
-def run_big(rep):
+def run_big(rep, extra=None, window=0, kind=None, tag='big', settle=0):
     """ngx_ws (or BENCH_BIG_TARGET=nginx) holding idle_big connections with
-    several nginx workers, load generators and backend processes."""
+    several nginx workers, load generators and backend processes.  extra:
+    location directives; window: seconds over which the workers' CPU time
+    is read, settle seconds after every connection is established (0:
+    none)."""
     n = CFG['idle_big']
     nworkers = 16 if n > 50000 else 4
     nload = 8 if n > 50000 else 2
@@ -1185,15 +1752,17 @@ def run_big(rep):
     echo = spawn([WSECHO, '-p', '%d+8' % BIG_BACKEND_PORT,
                   '-w', str(nback)], cpu=LOAD_CPU,
                  stdout=subprocess.DEVNULL,
-                 stderr=open(raw_path('big-wsecho-r%d.log' % rep), 'w'))
-    kind = CFG['big_target']
+                 stderr=open(raw_path('%s-wsecho-r%d.log' % (tag, rep)),
+                             'w'))
+    kind = kind or CFG['big_target']
     # two connections per proxied one, room for an uneven spread over the
     # workers and for nginx's 1/16 rule; every slot costs memory at start
     per_worker = (n + nworkers - 1) // nworkers
     slots = min(21400, int(per_worker * 2 * 1.15) + 100)
     t = Nginx('big-' + kind, BIG_PORT, kind,
               NGX_WS_NGINX if kind == 'ngx_ws' else STOCK_NGINX, backends,
-              workers=nworkers, reuseport=True, connections=slots)
+              workers=nworkers, reuseport=True, connections=slots,
+              extra=extra, prefix_name=tag + '-' + kind)
     res = None
     loads = []
     try:
@@ -1211,7 +1780,7 @@ def run_big(rep):
             cnt = per if i < nload - 1 else n - per * (nload - 1)
             src = '127.0.0.%d+2' % (20 + 2 * i)
             loads.append(idle_hold(BIG_PORT, cnt, src,
-                                   'big-load%d-r%d' % (i, rep)))
+                                   '%s-load%d-r%d' % (tag, i, rep)))
         established = 0
         for p, _ in loads:
             line = read_line_until(p, 'established', 240)
@@ -1225,12 +1794,25 @@ def run_big(rep):
                'workers': len(wpids), 'worker_connections': slots,
                'rss_before_kib': before, 'rss_total_kib': sum(after),
                'rss_max_worker_kib': max(after) if after else 0}
+        if window:
+            time.sleep(settle)
+            c0 = [cpu_seconds([w]) for w in wpids]
+            t1 = time.time()
+            time.sleep(window)
+            wall = time.time() - t1
+            used = [cpu_seconds([w]) - c for w, c in zip(wpids, c0)]
+            res['window_s'] = round(wall, 1)
+            res['cpu_pct_total'] = round(sum(used) / wall * 100.0, 2)
+            res['cpu_pct_max_worker'] = round(max(used) / wall * 100.0, 2)
         dropped = 0
+        pings = 0
         for p, logf in loads:
             fin = idle_finish(p, logf)
             dropped += int(fin.get('dropped', 0)) if fin else 0
+            pings += int(fin.get('pings', 0)) if fin else 0
         loads = []
         res['dropped'] = dropped
+        res['pings_answered'] = pings
         res['rss_per_conn'] = ((res['rss_total_kib'] - before) * 1024.0
                                / max(established, 1))
         if established < n:
@@ -1897,6 +2479,16 @@ def main():
     if checks and checks.get('note'):
         notes.append('handshake checks skipped: %s' % checks['note'])
 
+    limits = measure_limits()
+    limits_v = limits_verdicts(limits)
+    if limits and limits.get('note'):
+        notes.append('limits cell skipped: %s' % limits['note'])
+
+    status = measure_status()
+    status_v = status_verdicts(status)
+    if status and status.get('note'):
+        notes.append('status cell skipped: %s' % status['note'])
+
     big = None
     if 'big' not in CFG['skip'] and 'ngx_ws' in targets:
         if NGX_WS_SO is None and CFG['big_target'] == 'ngx_ws':
@@ -1955,8 +2547,11 @@ def main():
         'idle_100k': big,
         'instructions': instr,
         'targets': [{'target': d, 'measured': m, 'result': v}
-                    for d, m, v in verdicts + checks_v],
+                    for d, m, v in verdicts + checks_v + limits_v
+                    + status_v],
         'checks': checks,
+        'limits': limits,
+        'status': status,
         'notes': notes,
         'elapsed_s': round(time.time() - t_start),
         'loadavg_start': load0,
@@ -2006,10 +2601,18 @@ def main():
                                     for d, m, v in checks_v]),
                       f, indent=1, sort_keys=True)
         if cpub:
-            update_checks_readme(checks_md)
+            update_readme_section('checks', 'Handshake checks: latest results',
+                                  checks_md)
         else:
             with open(os.path.join(RAW, 'partial-checks.md'), 'w') as f:
                 f.write('\n'.join(checks_md) + '\n')
+
+    # the limits and status cells too (make limits, make status)
+    limits_md = publish_cell('limits', 'Limits and timers: latest results',
+                             limits, limits_v, limits_markdown, data,
+                             revision)
+    status_md = publish_cell('status', 'Metrics: latest results', status,
+                             status_v, status_markdown, data, revision)
 
     if per_target or big or instr:
         print()
@@ -2030,6 +2633,12 @@ def main():
     if checks_md:
         print('handshake checks (ngx_ws):')
         print('\n'.join(checks_md))
+    if limits_md:
+        print('limits and timers (ngx_ws):')
+        print('\n'.join(limits_md))
+    if status_md:
+        print('metrics (ngx_ws):')
+        print('\n'.join(status_md))
     for n in notes:
         print('note: ' + n)
     print('results: %s, %s%s (%d s)' % (

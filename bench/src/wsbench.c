@@ -134,6 +134,7 @@ static unsigned        live;
 static uint64_t        failed;
 static uint64_t        dropped;
 static uint64_t        errors;
+static uint64_t        pings;         /* pings answered */
 static uint64_t        sent_total;
 static uint64_t        done_total;
 static uint64_t        cycles;        /* handshake cycles started (-n) */
@@ -560,6 +561,8 @@ wsb_frame_end(wsb_conn_t *c, uint64_t now)
             if (wsb_put_frame(c, WSB_OP_PONG, c->ctl, c->ctl_len) != 0) {
                 return -1;
             }
+
+            pings++;
 
             return 0;
         }
@@ -1052,9 +1055,9 @@ wsb_report(uint64_t now)
 
     if (cf.mode == WSB_MODE_IDLE) {
         printf("RESULT mode=idle conns=%u established=%u failed=%llu "
-               "dropped=%llu errors=%llu\n", cf.conns, opened,
+               "dropped=%llu errors=%llu pings=%llu\n", cf.conns, opened,
                (unsigned long long) failed, (unsigned long long) dropped,
-               (unsigned long long) errors);
+               (unsigned long long) errors, (unsigned long long) pings);
         return;
     }
 
