@@ -216,6 +216,12 @@ typedef struct {
     uint64_t         messages;        /* data messages begun */
     uint64_t         forwarded;       /* frames forwarded, fragments made
                                          by re-fragmentation included */
+    /*
+     * the payload of the valid close frame seen, as it came (masked or
+     * not), p->len bytes: valid only until the buffer is touched again
+     * after ws_scan() returned WS_SCAN_CLOSE; see ws_close_reason()
+     */
+    const unsigned char  *close_payload;
 } ws_parser_t;
 
 
@@ -223,6 +229,13 @@ typedef struct {
 #define WS_SCAN_CLOSE    1    /* a valid close frame ended the stream */
 #define WS_SCAN_ERROR    2    /* a violation: p->error, p->error_code */
 
+
+/*
+ * Right after ws_scan() returned WS_SCAN_CLOSE, before the buffer is
+ * touched: the close frame's reason text (unmasked, valid UTF-8, at most
+ * 123 bytes) copied to dst; its length.
+ */
+size_t ws_close_reason(const ws_parser_t *p, unsigned char *dst);
 
 void ws_parser_init(ws_parser_t *p, int from_client, int validate_utf8,
     uint64_t max_frame, uint64_t max_message);

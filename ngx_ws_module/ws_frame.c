@@ -758,6 +758,7 @@ ws_frame_end(ws_parser_t *p, ws_buf_t *b)
 
     if (p->len == 0) {
         p->close_code = WS_CLOSE_NO_STATUS;
+        p->close_payload = NULL;
         return WS_SCAN_CLOSE;
     }
 
@@ -784,8 +785,29 @@ ws_frame_end(ws_parser_t *p, ws_buf_t *b)
     }
 
     p->close_code = code;
+    p->close_payload = payload;
 
     return WS_SCAN_CLOSE;
+}
+
+
+size_t
+ws_close_reason(const ws_parser_t *p, unsigned char *dst)
+{
+    size_t  i, n;
+
+    if (p->close_payload == NULL || p->len <= 2) {
+        return 0;
+    }
+
+    n = (size_t) p->len - 2;
+
+    for (i = 0; i < n; i++) {
+        dst[i] = p->masked ? p->close_payload[i + 2] ^ p->mask[(i + 2) & 3]
+                           : p->close_payload[i + 2];
+    }
+
+    return n;
 }
 
 

@@ -394,6 +394,8 @@ typedef struct {
     unsigned       gates;         /* times the message gate held */
     int            pong_seen;
     char           why[256];
+    unsigned char  reason[WS_MAX_CONTROL_PAYLOAD];
+    size_t         reason_len;    /* ws_close_reason() right after rc */
     bytes_t        out;
 } relay_res_t;
 
@@ -476,6 +478,12 @@ relay_note_rc(ws_parser_t *p, ws_buf_t *b, relay_res_t *r, int rc)
     }
 
     r->rc = rc;
+
+    if (rc == WS_SCAN_CLOSE) {
+        /* as the relay does: before the buffer is touched again */
+        r->reason_len = ws_close_reason(p, r->reason);
+    }
+
     r->in_at_rc = r->fed;
     r->error_code = p->error_code;
     r->close_code = p->close_code;
@@ -991,6 +999,7 @@ typedef struct {
     size_t         nframes;       /* frames that come out (and counted) */
     int            tail;          /* frame nframes may partly come out */
     uint64_t       tail_max;
+    const char    *reason;        /* of the close, by ws_close_reason() */
 } expect_t;
 
 
@@ -1041,6 +1050,14 @@ run_one(const expect_t *e, const bytes_t *in, relay_cfg_t *cfg,
     } else if (e->rc == WS_SCAN_CLOSE && r.close_code != e->code) {
         snprintf(why, sizeof(why), "close code %u, want %u", r.close_code,
                  e->code);
+        ok = 0;
+
+    } else if (e->rc == WS_SCAN_CLOSE && e->reason
+               && (r.reason_len != strlen(e->reason)
+                   || memcmp(r.reason, e->reason, r.reason_len) != 0))
+    {
+        snprintf(why, sizeof(why), "close reason \"%.*s\", want \"%s\"",
+                 (int) r.reason_len, (char *) r.reason, e->reason);
         ok = 0;
 
     } else if (r.out.len != r.out_at_rc) {
@@ -1345,6 +1362,7 @@ case_close_normal(bytes_t *s, expect_t *e, int client)
     e->rc = WS_SCAN_CLOSE;
     e->code = 1000;
     e->nframes = 2;
+    e->reason = "normal closure \xe2\x82\xac";
 }
 
 
@@ -1363,6 +1381,7 @@ case_close_empty(bytes_t *s, expect_t *e, int client)
     e->rc = WS_SCAN_CLOSE;
     e->code = WS_CLOSE_NO_STATUS;
     e->nframes = 2;
+    e->reason = "";
 }
 
 
@@ -1383,6 +1402,9 @@ case_close_codes(bytes_t *s, expect_t *e, int client)
     e->rc = WS_SCAN_CLOSE;
     e->code = 4999;
     e->nframes = 1;
+    e->reason = "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
+                "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr"
+                "r";
 }
 
 
@@ -1399,6 +1421,7 @@ case_close_3000(bytes_t *s, expect_t *e, int client)
     e->rc = WS_SCAN_CLOSE;
     e->code = 3000;
     e->nframes = 2;
+    e->reason = "";
 }
 
 
