@@ -18,6 +18,8 @@ static ngx_int_t ngx_http_ws_variable(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_ws_reject_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ws_header_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_ws_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ws_init(ngx_conf_t *cf);
@@ -237,6 +239,20 @@ static ngx_command_t  ngx_http_ws_commands[] = {
       offsetof(ngx_http_ws_loc_conf_t, max_lifetime),
       NULL },
 
+    { ngx_string("ws_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ws_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ws_status_zone"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ws_status_zone,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ws_limit_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_ws_limit_zone,
@@ -403,7 +419,7 @@ static ngx_http_module_t  ngx_http_ws_module_ctx = {
     ngx_http_ws_add_variables,             /* preconfiguration */
     ngx_http_ws_init,                      /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_ws_status_create_main_conf,   /* create main configuration */
     NULL,                                  /* init main configuration */
 
     NULL,                                  /* create server configuration */
@@ -421,10 +437,10 @@ ngx_module_t  ngx_http_ws_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_ws_status_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_ws_status_exit_process,       /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -440,6 +456,13 @@ ngx_module_t  ngx_http_ws_module = {
 #define NGX_HTTP_WS_VAR_PING_RTT         7
 #define NGX_HTTP_WS_VAR_PINGS            8
 #define NGX_HTTP_WS_VAR_LIMIT_STATUS     9
+#define NGX_HTTP_WS_VAR_MESSAGES_IN      10
+#define NGX_HTTP_WS_VAR_MESSAGES_OUT     11
+#define NGX_HTTP_WS_VAR_CLOSE_REASON     12
+
+/* r->limit_req_status, r->limit_conn_status of a refusal (not dry run) */
+#define NGX_HTTP_WS_LIMIT_REQ_REJECTED   3
+#define NGX_HTTP_WS_LIMIT_CONN_REJECTED  2
 
 
 static ngx_http_variable_t  ngx_http_ws_vars[] = {
@@ -473,6 +496,21 @@ static ngx_http_variable_t  ngx_http_ws_vars[] = {
 
     { ngx_string("ws_limit_status"), NULL, ngx_http_ws_variable,
       NGX_HTTP_WS_VAR_LIMIT_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_messages_in"), NULL, ngx_http_ws_variable,
+      NGX_HTTP_WS_VAR_MESSAGES_IN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_messages_out"), NULL, ngx_http_ws_variable,
+      NGX_HTTP_WS_VAR_MESSAGES_OUT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_close_reason"), NULL, ngx_http_ws_variable,
+      NGX_HTTP_WS_VAR_CLOSE_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_origin"), NULL, ngx_http_ws_header_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ws_subprotocol"), NULL, ngx_http_ws_header_variable,
+      1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ws_reject_reason"), NULL, ngx_http_ws_reject_variable,
       0, 0, 0 },
@@ -527,6 +565,13 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
         v->len = status[t->limit_status].len;
         v->data = status[t->limit_status].data;
+        return NGX_OK;
+    }
+
+    if (data == NGX_HTTP_WS_VAR_CLOSE_REASON) {
+        /* the log module escapes it, as it escapes every value */
+        v->len = t->close_reason.len;
+        v->data = t->close_reason.data;
         return NGX_OK;
     }
 
@@ -587,6 +632,14 @@ ngx_http_ws_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         n = t->side[NGX_HTTP_WS_CLIENT].pings;
         break;
 
+    case NGX_HTTP_WS_VAR_MESSAGES_IN:
+        n = (off_t) t->dir[0].parser.messages;
+        break;
+
+    case NGX_HTTP_WS_VAR_MESSAGES_OUT:
+        n = (off_t) t->dir[1].parser.messages;
+        break;
+
     case NGX_HTTP_WS_VAR_PING_RTT:
 
         if (t->side[NGX_HTTP_WS_CLIENT].rtt < 0) {
@@ -625,15 +678,83 @@ static ngx_int_t
 ngx_http_ws_reject_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_http_ws_loc_conf_t  *wlcf;
+
     /*
-     * Not refused: a refusal sets the value itself
-     * (ngx_http_ws_set_reject()), which stays for the log phase
+     * The module's refusals set the value themselves
+     * (ngx_http_ws_set_reject()), which stays for the log phase; a
+     * handshake that limit_req or limit_conn refused in a ws_pass
+     * location is found here.
      */
 
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
     ngx_str_set(v, "");
+
+    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
+
+    if ((wlcf->upstream.upstream || wlcf->ws_lengths)
+        && (r->main->limit_req_status == NGX_HTTP_WS_LIMIT_REQ_REJECTED
+            || r->main->limit_conn_status == NGX_HTTP_WS_LIMIT_CONN_REJECTED))
+    {
+        ngx_str_set(v, "limit");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_header_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_list_t       *headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    /*
+     * $ws_origin: the client's Origin; $ws_subprotocol: the subprotocol
+     * of the 101 passed to the client.  Both are in the headers that a
+     * detached WebSocket's rebuilt request has too.
+     */
+
+    v->not_found = 1;
+
+    if (data == 0) {
+        headers = &r->headers_in.headers;
+
+    } else if (r->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS) {
+        headers = &r->headers_out.headers;
+
+    } else {
+        return NGX_OK;
+    }
+
+    for (h = ngx_http_ws_first_header(headers, &part);
+         h;
+         h = ngx_http_ws_next_header(h, &part))
+    {
+        if (h->hash == 0) {
+            continue;
+        }
+
+        if (data == 0
+            ? (h->key.len == 6
+               && ngx_strncasecmp(h->key.data, (u_char *) "origin", 6) == 0)
+            : (h->key.len == 22
+               && ngx_strncasecmp(h->key.data,
+                                  (u_char *) "sec-websocket-protocol", 22)
+                  == 0))
+        {
+            v->len = h->value.len;
+            v->data = h->value.data;
+            v->valid = 1;
+            v->no_cacheable = 0;
+            v->not_found = 0;
+            return NGX_OK;
+        }
+    }
 
     return NGX_OK;
 }
@@ -706,6 +827,10 @@ ngx_http_ws_init(ngx_conf_t *cf)
     }
 
     if (ngx_http_ws_jwt_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ws_status_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -807,6 +932,8 @@ ngx_http_ws_create_loc_conf(ngx_conf_t *cf)
     conf->limit_action = NGX_CONF_UNSET_UINT;
     conf->limit_log_level = NGX_CONF_UNSET_UINT;
     conf->limit_dry_run = NGX_CONF_UNSET;
+    conf->status_zone = NGX_CONF_UNSET_UINT;
+    conf->status = NGX_CONF_UNSET;
 
     ngx_str_set(&conf->upstream.module, "ws");
 
@@ -959,6 +1086,10 @@ ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_ws_limit_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ws_status_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

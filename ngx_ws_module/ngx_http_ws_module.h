@@ -38,6 +38,7 @@ typedef struct {
 
 
 typedef struct ngx_http_ws_jwt_s  ngx_http_ws_jwt_t;
+typedef struct ngx_http_ws_stat_s  ngx_http_ws_stat_t;
 typedef struct ngx_http_ws_limit_s  ngx_http_ws_limit_t;
 typedef struct ngx_http_ws_limits_s  ngx_http_ws_limits_t;
 
@@ -89,6 +90,9 @@ typedef struct {
     ngx_msec_t                   ping_interval; /* 0: off */
     ngx_msec_t                   pong_timeout;
     ngx_flag_t                   ping_upstream;
+
+    ngx_uint_t                   status_zone;  /* ws_status_zone: a group */
+    ngx_flag_t                   status;       /* ws_status */
 
     ngx_http_ws_limit_t         *limit[2];     /* messages, bytes; or NULL */
     ngx_uint_t                   limit_action;
@@ -238,6 +242,9 @@ typedef struct {
 
     ngx_uint_t                   close_code;
     ngx_uint_t                   initiator;
+    ngx_str_t                    close_reason; /* of the close that began */
+
+    ngx_http_ws_stat_t          *stat;         /* its group's counters */
 
     unsigned                     finalized:1;
     unsigned                     processing:1;
@@ -248,6 +255,7 @@ typedef struct {
     unsigned                     stat_writing:1;
     unsigned                     token_exp:1;  /* ws_auth_jwt_close_at_exp */
     unsigned                     limit_status:2;
+    unsigned                     timeouts:7;   /* NGX_HTTP_WS_TIMEOUT_* */
 } ngx_http_ws_tunnel_t;
 
 
@@ -346,6 +354,98 @@ ngx_http_ws_header_is(ngx_table_elt_t *h, const char *name, size_t len)
 /* handshake check results that are answered with 426 */
 #define NGX_HTTP_WS_NOT_UPGRADE   1
 #define NGX_HTTP_WS_BAD_VERSION   2
+
+
+/*
+ * ngx_http_ws_status.c: the counters of one group (ws_status_zone) in the
+ * slot of one worker, in shared memory.  Only the worker that owns the
+ * slot writes to it, with plain increments; the status endpoint sums all
+ * slots.  "open" is set in a sum only (docs/design.md, "Metrics").
+ */
+
+/* why a handshake was refused: the values of $ws_reject_reason */
+#define NGX_HTTP_WS_REFUSED_HANDSHAKE         0
+#define NGX_HTTP_WS_REFUSED_ORIGIN            1
+#define NGX_HTTP_WS_REFUSED_AUTH              2
+#define NGX_HTTP_WS_REFUSED_SUBPROTOCOL       3
+#define NGX_HTTP_WS_REFUSED_LIMIT             4
+#define NGX_HTTP_WS_REFUSED_UPSTREAM_REFUSED  5
+#define NGX_HTTP_WS_REFUSED_UPSTREAM_ERROR    6
+#define NGX_HTTP_WS_REFUSED_CLIENT_CLOSED     7
+#define NGX_HTTP_WS_REFUSED_N                 8
+
+/* t->timeouts: bits by kind */
+#define NGX_HTTP_WS_TIMEOUT_IDLE              0x01
+#define NGX_HTTP_WS_TIMEOUT_LIFETIME          0x02
+#define NGX_HTTP_WS_TIMEOUT_FRAME             0x04
+#define NGX_HTTP_WS_TIMEOUT_SEND              0x08
+#define NGX_HTTP_WS_TIMEOUT_CLOSE             0x10
+#define NGX_HTTP_WS_TIMEOUT_PONG              0x20
+#define NGX_HTTP_WS_TIMEOUT_N                 6
+
+/* close codes 1000 to 1015, then one for all others */
+#define NGX_HTTP_WS_CODES                     17
+#define NGX_HTTP_WS_RTT_BUCKETS               11
+#define NGX_HTTP_WS_DURATION_BUCKETS          13
+
+struct ngx_http_ws_stat_s {
+    uint64_t                     open;         /* in a sum only */
+    uint64_t                     opened;
+    uint64_t                     closed;
+    uint64_t                     refused[NGX_HTTP_WS_REFUSED_N];
+    uint64_t                     frames[2];    /* in: from the client */
+    uint64_t                     bytes[2];
+    uint64_t                     messages[2];
+    uint64_t                     codes[NGX_HTTP_WS_CODES];
+    uint64_t                     initiators[3];
+    uint64_t                     pings;
+    uint64_t                     pong_timeouts;
+    uint64_t                     limited[2];   /* throttled, closed */
+    uint64_t                     timeouts[NGX_HTTP_WS_TIMEOUT_N];
+    /* histograms: a count per bucket (not cumulative), +Inf last */
+    uint64_t                     rtt[NGX_HTTP_WS_RTT_BUCKETS + 1];
+    uint64_t                     rtt_sum;      /* milliseconds */
+    uint64_t                     duration[NGX_HTTP_WS_DURATION_BUCKETS + 1];
+    uint64_t                     duration_sum; /* milliseconds */
+};
+
+
+/* a summed copy of all slots, for the output formats */
+
+typedef struct {
+    ngx_uint_t                   ngroups;
+    ngx_str_t                   *names;
+    ngx_http_ws_stat_t          *groups;
+    ngx_uint_t                   slots;        /* of live workers */
+    ngx_uint_t                   no_slot;      /* workers not counting */
+} ngx_http_ws_status_snap_t;
+
+
+extern ngx_uint_t  ngx_http_ws_rtt_bounds[];       /* milliseconds */
+extern ngx_uint_t  ngx_http_ws_duration_bounds[];  /* seconds */
+
+char *ngx_http_ws_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ws_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void *ngx_http_ws_status_create_main_conf(ngx_conf_t *cf);
+char *ngx_http_ws_status_merge(ngx_conf_t *cf, ngx_http_ws_loc_conf_t *prev,
+    ngx_http_ws_loc_conf_t *conf);
+ngx_int_t ngx_http_ws_status_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ws_status_init_process(ngx_cycle_t *cycle);
+void ngx_http_ws_status_exit_process(ngx_cycle_t *cycle);
+void ngx_http_ws_status_open(ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_status_close(ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_status_rtt(ngx_http_ws_tunnel_t *t, ngx_msec_int_t ms);
+
+/* events counted as they happen: a few plain increments */
+#define ngx_http_ws_stat_inc(t, field)                                       \
+    ((t)->stat ? (void) (t)->stat->field++ : (void) 0)
+
+/* ngx_http_ws_status_display.c: the output formats of a snapshot */
+ngx_buf_t *ngx_http_ws_status_json(ngx_http_request_t *r,
+    ngx_http_ws_status_snap_t *snap);
+ngx_buf_t *ngx_http_ws_status_prometheus(ngx_http_request_t *r,
+    ngx_http_ws_status_snap_t *snap);
 
 
 /* ngx_http_ws_origin.c */

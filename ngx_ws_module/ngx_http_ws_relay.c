@@ -47,6 +47,8 @@
 
 
 static void ngx_http_ws_relay_dir(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
+static void ngx_http_ws_keep_reason(ngx_http_ws_tunnel_t *t,
+    ws_parser_t *p);
 static void ngx_http_ws_scanned(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
     ngx_int_t rc);
 static void ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
@@ -401,6 +403,7 @@ again:
         t->side[i].heard = ngx_current_msec;
         t->side[i].heard_bytes = d->bytes_in;
         t->side[i].pinging = 0;
+        ngx_http_ws_status_rtt(t, t->side[i].rtt);
     }
 
     if (d->parser.gated) {
@@ -447,6 +450,11 @@ again:
         /* a valid close frame from src */
 
         t->side[src_side].close_recv = 1;
+
+        if (t->initiator == NGX_HTTP_WS_BY_NONE) {
+            /* $ws_close_reason: the text of the close that begins */
+            ngx_http_ws_keep_reason(t, &d->parser);
+        }
 
         if (!d->parser.drop) {
             d->close_fwd = 1;
@@ -513,11 +521,40 @@ ngx_http_ws_limit_close(ngx_http_ws_tunnel_t *t, ngx_uint_t side)
 
     ws_stop(&t->dir[side].parser);
 
+    if (t->initiator == NGX_HTTP_WS_BY_NONE) {
+        t->close_reason = reason;
+    }
+
     ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, WS_CLOSE_POLICY);
     ngx_http_ws_inject_close(t, side, WS_CLOSE_POLICY, &reason);
     ngx_http_ws_inject_close(t, 1 - side, WS_CLOSE_GOING_AWAY, NULL);
 
     t->again = 1;
+}
+
+
+static void
+ngx_http_ws_keep_reason(ngx_http_ws_tunnel_t *t, ws_parser_t *p)
+{
+    u_char  *reason;
+
+    /*
+     * Copied from the buffer at once, in the client connection's pool:
+     * once per WebSocket, at most 123 bytes.  Without memory the line
+     * goes without it.
+     */
+
+    if (p->close_payload == NULL || p->len <= 2) {
+        return;
+    }
+
+    reason = ngx_pnalloc(t->connection->pool, (size_t) p->len - 2);
+    if (reason == NULL) {
+        return;
+    }
+
+    t->close_reason.len = ws_close_reason(p, reason);
+    t->close_reason.data = reason;
 }
 
 
@@ -580,6 +617,8 @@ ngx_http_ws_side_gone(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
     level = (side == NGX_HTTP_WS_CLIENT) ? NGX_LOG_INFO : NGX_LOG_ERR;
 
     if (timedout) {
+        t->timeouts |= NGX_HTTP_WS_TIMEOUT_SEND;
+
         ngx_log_error(level, c->log, NGX_ETIMEDOUT,
                       "ws: timed out sending to %s",
                       ngx_http_ws_side_name[side]);
@@ -924,6 +963,10 @@ ngx_http_ws_relay_close_to(ngx_http_ws_tunnel_t *t, ngx_uint_t side,
      * The proxy closes the WebSocket because of one side (a policy): code
      * and reason to it, 1001 to the other
      */
+
+    if (t->initiator == NGX_HTTP_WS_BY_NONE && reason) {
+        t->close_reason = *reason;
+    }
 
     ngx_http_ws_closing(t, NGX_HTTP_WS_BY_PROXY, code);
     ngx_http_ws_inject_close(t, side, code, reason);

@@ -27,6 +27,8 @@ static void ngx_http_ws_run(ngx_http_ws_tunnel_t *t, ngx_event_t *ev);
 static void ngx_http_ws_timer_handler(ngx_event_t *ev);
 
 static const char  ngx_http_ws_token_expired[] = "token expired";
+static const char  ngx_http_ws_max_lifetime[] = "maximum lifetime reached";
+static const char  ngx_http_ws_idle_timeout[] = "idle timeout";
 static ngx_str_t   ngx_http_ws_token_reason = ngx_string("token expired");
 static ngx_str_t   ngx_http_ws_frame_reason = ngx_string("frame timeout");
 static ngx_int_t ngx_http_ws_watch(ngx_http_ws_tunnel_t *t);
@@ -230,6 +232,10 @@ ngx_http_ws_tunnel_init(void *data)
     if (ngx_exiting) {
         c->close = 1;
     }
+
+    /* counted open from now on, and closed in ngx_http_ws_tunnel_free() */
+
+    ngx_http_ws_status_open(t);
 
     /* the relay starts from the event loop, after this call chain */
 
@@ -478,6 +484,8 @@ ngx_http_ws_timer_handler(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "ws: close handshake timed out");
 
+        t->timeouts |= NGX_HTTP_WS_TIMEOUT_CLOSE;
+
         ngx_http_ws_finalize(t);
         return;
     }
@@ -516,6 +524,13 @@ ngx_http_ws_timer_handler(ngx_event_t *ev)
     }
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0, "ws: %s, closing", what);
+
+    if (what == ngx_http_ws_idle_timeout) {
+        t->timeouts |= NGX_HTTP_WS_TIMEOUT_IDLE;
+
+    } else if (what == ngx_http_ws_max_lifetime) {
+        t->timeouts |= NGX_HTTP_WS_TIMEOUT_LIFETIME;
+    }
 
     /* the timer becomes the close timeout */
 
@@ -594,6 +609,8 @@ ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
                               i == NGX_HTTP_WS_CLIENT ? "client"
                                                       : "upstream");
 
+                t->timeouts |= NGX_HTTP_WS_TIMEOUT_FRAME;
+
                 ngx_http_ws_relay_close_to(t, i, WS_CLOSE_POLICY,
                                            &ngx_http_ws_frame_reason);
                 return NGX_DECLINED;
@@ -626,6 +643,9 @@ ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
                 >= (ngx_msec_int_t) conf->pong_timeout)
             {
                 /* gone without a FIN: no close handshake with it */
+                t->timeouts |= NGX_HTTP_WS_TIMEOUT_PONG;
+                ngx_http_ws_stat_inc(t, pong_timeouts);
+
                 ngx_http_ws_relay_lost(t, i);
                 return NGX_DECLINED;
             }
@@ -664,6 +684,7 @@ ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
 
         s->pinging = 1;
         s->pings++;
+        ngx_http_ws_stat_inc(t, pings);
 
         if (t->finalized) {
             return NGX_DECLINED;
@@ -717,7 +738,7 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
                                  - ngx_current_msec);
 
         if (life <= 0) {
-            *what = "maximum lifetime reached";
+            *what = ngx_http_ws_max_lifetime;
             return life;
         }
 
@@ -775,7 +796,7 @@ ngx_http_ws_deadline(ngx_http_ws_tunnel_t *t, const char **what)
                                  - ngx_current_msec);
 
         if (idle <= 0) {
-            *what = "idle timeout";
+            *what = ngx_http_ws_idle_timeout;
             return idle;
         }
 
@@ -955,6 +976,8 @@ ngx_http_ws_client_may_send(ngx_http_ws_tunnel_t *t)
 static void
 ngx_http_ws_tunnel_free(ngx_http_ws_tunnel_t *t)
 {
+    ngx_http_ws_status_close(t);
+
     if (t->timer.timer_set) {
         ngx_del_timer(&t->timer);
     }

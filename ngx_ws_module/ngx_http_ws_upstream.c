@@ -77,6 +77,13 @@ ngx_http_ws_handler(ngx_http_request_t *r)
 
     rc = ngx_http_ws_check_handshake(r, &key);
 
+    if (rc != NGX_OK && rc != NGX_HTTP_INTERNAL_SERVER_ERROR
+        && r->variables[ngx_http_ws_reject_index].len == 0)
+    {
+        /* not "subprotocol", which the check sets itself */
+        ngx_http_ws_set_reject(r, "handshake");
+    }
+
     switch (rc) {
 
     case NGX_OK:
@@ -860,6 +867,8 @@ ngx_http_ws_process_header(ngx_http_request_t *r)
                   "ws: upstream refused the upgrade with status %ui",
                   u->headers_in.status_n);
 
+    ngx_http_ws_set_reject(r, "upstream_refused");
+
     r->keepalive = 0;
     u->keepalive = 0;
 
@@ -1000,6 +1009,25 @@ ngx_http_ws_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "finalize ws request: %i", rc);
+
+    /*
+     * No 101 went to the client, and no other refusal was found: the
+     * backend failed (a 502 or 504), or the client left before its answer
+     */
+
+    if (rc == NGX_OK || rc == NGX_DONE
+        || r->headers_out.status == NGX_HTTP_SWITCHING_PROTOCOLS
+        || r->variables[ngx_http_ws_reject_index].len)
+    {
+        return;
+    }
+
+    if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        ngx_http_ws_set_reject(r, "client_closed");
+
+    } else {
+        ngx_http_ws_set_reject(r, "upstream_error");
+    }
 }
 
 
