@@ -426,6 +426,8 @@ ngx_http_ws_status_init_process(ngx_cycle_t *cycle)
 
     ngx_shmtx_unlock(&mcf->shpool->mutex);
 
+    ngx_http_ws_status_mcf = mcf;
+
     if (ngx_http_ws_status_slot == NULL) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "ws_status: no slot left in the zone, this worker's "
@@ -434,7 +436,6 @@ ngx_http_ws_status_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_ws_status_map = mcf->map;
-    ngx_http_ws_status_mcf = mcf;
 
     return NGX_OK;
 }
@@ -466,12 +467,22 @@ ngx_http_ws_status_get_slot(ngx_http_ws_status_shctx_t *sh,
         }
     }
 
-    for (i = 0; i < sh->nslots; i++) {
+    for (i = 0; i < sh->nslots; /* void */ ) {
         slot = sh->slots[i];
 
-        if (slot->pid == 0 && slot->ngroups >= sh->ngroups) {
+        if (slot->pid) {
+            i++;
+            continue;
+        }
+
+        if (slot->ngroups >= sh->ngroups) {
             goto found;
         }
+
+        /* too small since a reload added groups: its memory goes back */
+
+        ngx_slab_free_locked(shpool, slot);
+        sh->slots[i] = sh->slots[--sh->nslots];
     }
 
     if (sh->nslots == NGX_HTTP_WS_STATUS_SLOTS) {
@@ -507,7 +518,15 @@ ngx_http_ws_status_exit_process(ngx_cycle_t *cycle)
 
     mcf = ngx_http_ws_status_mcf;
 
-    if (ngx_http_ws_status_slot == NULL || mcf == NULL) {
+    if (mcf == NULL) {
+        return;
+    }
+
+    if (ngx_http_ws_status_slot == NULL) {
+        /* one worker fewer that is not counted */
+        ngx_shmtx_lock(&mcf->shpool->mutex);
+        mcf->sh->no_slot--;
+        ngx_shmtx_unlock(&mcf->shpool->mutex);
         return;
     }
 

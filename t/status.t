@@ -586,6 +586,57 @@ SERVER
 }
 
 # ---------------------------------------------------------------------------
+# a worker killed with open WebSockets: its counts stay, and its open
+# WebSockets, gone with it, are not open any more
+
+{
+    my $t3 = WsTest->new;
+    $t3->run(server => <<"SERVER");
+        location / {
+            ws_pass http://127.0.0.1:$lp;
+        }
+        location = /status {
+            ws_status;
+        }
+SERVER
+    my @p = map { $t3->ws_pair($l, path => "/k$_") } 1 .. 2;
+    my $js;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        $js = status_json($t3->port);
+        last if ($js->{zones}{default}{connections_open} // 0) == 2;
+        sleep 0.05;
+    }
+    is($js->{zones}{default}{connections_open}, 2, 'crash: two open');
+    my $old = $t3->worker_pid;
+    kill 'KILL', $old;
+    my $new;
+    $deadline = time + 10;
+    while (time < $deadline) {
+        $new = $t3->worker_pid;
+        last if $new && $new != $old;
+        sleep 0.05;
+    }
+    isnt($new, $old, 'crash: the master started another worker');
+    $js = status_json($t3->port);
+    is($js->{zones}{default}{connections_open}, 0,
+        'crash: nothing open any more');
+    is($js->{zones}{default}{connections_opened}, 2, 'crash: opened kept');
+    is($js->{workers}, 1, 'crash: one worker counted');
+    like($t3->error_log, qr/ws_status: counters of process $old, gone, kept/,
+        'crash: logged at notice');
+    for my $q (@p) {
+        close $q->{client};
+        close $q->{backend};
+    }
+    $t3->_kill_nginx;
+    $t3->{checked} = 1;
+    my @bad = grep { !/worker process $old exited on signal 9/ }
+        $t3->bad_log_lines;
+    ok(!@bad, 'crash: no other alert') or diag(join "\n", @bad);
+}
+
+# ---------------------------------------------------------------------------
 # nginx -t
 
 sub conf_fails {
