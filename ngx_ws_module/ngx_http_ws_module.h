@@ -245,6 +245,8 @@ typedef struct {
     ngx_str_t                    close_reason; /* of the close that began */
 
     ngx_http_ws_stat_t          *stat;         /* its group's counters */
+    uint64_t                     counted[6];   /* frames, bytes, messages
+                                                  in and out, added there */
 
     unsigned                     finalized:1;
     unsigned                     processing:1;
@@ -434,6 +436,7 @@ ngx_int_t ngx_http_ws_status_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ws_status_init_process(ngx_cycle_t *cycle);
 void ngx_http_ws_status_exit_process(ngx_cycle_t *cycle);
 void ngx_http_ws_status_open(ngx_http_ws_tunnel_t *t);
+void ngx_http_ws_status_flush(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_status_close(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_status_rtt(ngx_http_ws_tunnel_t *t, ngx_msec_int_t ms);
 

@@ -586,6 +586,41 @@ ngx_http_ws_status_open(ngx_http_ws_tunnel_t *t)
 
 
 void
+ngx_http_ws_status_flush(ngx_http_ws_tunnel_t *t)
+{
+    uint64_t             now[6];
+    ngx_http_ws_stat_t  *st;
+
+    /*
+     * What flowed since the last time, from the WebSocket's own counters:
+     * at the tunnel's timer and at the end, never per frame.
+     */
+
+    st = t->stat;
+
+    if (st == NULL || ngx_http_ws_status_slot == NULL) {
+        return;
+    }
+
+    now[0] = t->dir[0].parser.frames;
+    now[1] = t->dir[1].parser.forwarded + t->dir[1].proxy_frames;
+    now[2] = (uint64_t) t->dir[0].bytes_in;
+    now[3] = (uint64_t) t->dir[1].bytes_out;
+    now[4] = t->dir[0].parser.messages;
+    now[5] = t->dir[1].parser.messages;
+
+    st->frames[0] += now[0] - t->counted[0];
+    st->frames[1] += now[1] - t->counted[1];
+    st->bytes[0] += now[2] - t->counted[2];
+    st->bytes[1] += now[3] - t->counted[3];
+    st->messages[0] += now[4] - t->counted[4];
+    st->messages[1] += now[5] - t->counted[5];
+
+    ngx_memcpy(t->counted, now, sizeof(now));
+}
+
+
+void
 ngx_http_ws_status_close(ngx_http_ws_tunnel_t *t)
 {
     ngx_uint_t           i, code;
@@ -604,16 +639,11 @@ ngx_http_ws_status_close(ngx_http_ws_tunnel_t *t)
         return;
     }
 
+    ngx_http_ws_status_flush(t);
+
     t->stat = NULL;
 
     st->closed++;
-
-    st->frames[0] += t->dir[0].parser.frames;
-    st->frames[1] += t->dir[1].parser.forwarded + t->dir[1].proxy_frames;
-    st->bytes[0] += (uint64_t) t->dir[0].bytes_in;
-    st->bytes[1] += (uint64_t) t->dir[1].bytes_out;
-    st->messages[0] += t->dir[0].parser.messages;
-    st->messages[1] += t->dir[1].parser.messages;
 
     code = t->close_code ? t->close_code : WS_CLOSE_ABNORMAL;
     code = (code >= 1000 && code <= 1015) ? code - 1000

@@ -105,19 +105,18 @@ static ngx_http_ws_family_t  ngx_http_ws_families[] = {
       NGX_HTTP_WS_REFUSED_N, "reason", ngx_http_ws_reasons, NULL, 0, 0 },
 
     { "frames_total", "frames",
-      "Frames of ended WebSockets, from (in) and to (out) the client",
+      "Frames from (in) and to (out) the client",
       NGX_HTTP_WS_FAMILY_COUNTER, ngx_http_ws_field(frames), 2,
       "direction", ngx_http_ws_directions, NULL, 0, 0 },
 
     { "bytes_total", "bytes",
-      "Bytes on the wire (frame headers included) of ended WebSockets, "
-      "from (in) and to (out) the client",
+      "Bytes on the wire (frame headers included) from (in) and to (out) "
+      "the client",
       NGX_HTTP_WS_FAMILY_COUNTER, ngx_http_ws_field(bytes), 2,
       "direction", ngx_http_ws_directions, NULL, 0, 0 },
 
     { "messages_total", "messages",
-      "Data messages of ended WebSockets, from the client (in) and "
-      "from the backend (out)",
+      "Data messages from the client (in) and from the backend (out)",
       NGX_HTTP_WS_FAMILY_COUNTER, ngx_http_ws_field(messages), 2,
       "direction", ngx_http_ws_directions, NULL, 0, 0 },
 

@@ -480,6 +480,9 @@ ngx_http_ws_timer_handler(ngx_event_t *ev)
         ngx_http_set_log_request(c->log, t->request);
     }
 
+    /* ws_status: the frames, bytes and messages so far */
+    ngx_http_ws_status_flush(t);
+
     if (t->initiator != NGX_HTTP_WS_BY_NONE) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "ws: close handshake timed out");

@@ -64,6 +64,11 @@ my $server = <<"SERVER";
             ws_status_zone chat;
             ws_ping_interval off;
         }
+        location /flow/ {
+            ws_pass http://127.0.0.1:$echo;
+            ws_status_zone flow;
+            ws_ping_interval 200ms;
+        }
         location /feed/ {
             ws_pass http://127.0.0.1:$echo;
             ws_origin https://good.example;
@@ -201,7 +206,7 @@ for my $n (1 .. $N) {
         my $j = wait_status(sub { $_[0]{zones}{chat}{connections_open} == 1 });
         is($j->{zones}{chat}{connections_open}, 1, 'open gauge: 1 while open');
         is($j->{zones}{chat}{frames}{in}, 0,
-            'frames of an open WebSocket are counted at its end');
+            'without a timer, frames are counted at the end');
     }
     send_all($c, cframe(OP_CLOSE, pack('n', 1000) . 'bye'));
     my $f = read_frame($c, 5);
@@ -225,6 +230,36 @@ for my $n (1 .. $N) {
     read_until_eof($p->{client}, 5);
     close $p->{client};
     close $p->{backend};
+}
+
+# with the tunnel's timer on (ws_ping_interval), what flows is counted at
+# its checks, while the WebSocket is open, and once only
+
+{
+    my ($c, $res) = ws_client(path => '/flow/', headers => ['Origin: http://localhost']);
+    for my $m (1 .. 3) {
+        send_all($c, cframe(OP_TEXT, "f-$m"));
+        is(read_frame($c, 5)->{payload}, "f-$m", "flow: echo $m");
+    }
+    my $j = wait_status(sub { $_[0]{zones}{flow}{messages}{in} == 3 });
+    is($j->{zones}{flow}{connections_open}, 1, 'flow: still open');
+    is($j->{zones}{flow}{messages}{in}, 3, 'flow: messages in while open');
+    is($j->{zones}{flow}{messages}{out}, 3, 'flow: messages out while open');
+    is($j->{zones}{flow}{bytes}{in}, 3 * 9, 'flow: bytes in while open');
+    my $f = read_frame($c, 5);
+    is($f->{opcode}, OP_PING, 'flow: pinged');
+    send_all($c, cframe(OP_PONG, $f->{payload}));
+    send_all($c, cframe(OP_TEXT, 'f-4'));
+    read_frame($c, 5);
+    send_all($c, cframe(OP_CLOSE, pack('n', 1000)));
+    read_frame($c, 5);
+    read_until_eof($c, 5);
+    close $c;
+    $j = wait_status(sub { $_[0]{zones}{flow}{connections_closed} == 1 });
+    is($j->{zones}{flow}{messages}{in}, 4, 'flow: counted once at the end');
+    is($j->{zones}{flow}{frames}{in}, 6, 'flow: frames: 4, a pong, a close');
+    is($j->{zones}{flow}{bytes}{in}, 4 * 9 + 14 + 8,
+        'flow: bytes: 4 messages, the pong, the close');
 }
 
 # refusals: 2 by origin, 1 auth, 1 bad handshake, 1 upstream refusal
