@@ -532,6 +532,14 @@ YML
 {
     my $before = status_json();
     my $old = $t->worker_pid;
+    # the reload adds a zone: a new name after those the zone knows
+    write_file("$dir/nginx.conf", $t->conf_text(http => $http,
+        port => $t->port, server => $server . <<"NEW"));
+        location /new/ {
+            ws_pass http://127.0.0.1:$echo;
+            ws_status_zone added;
+        }
+NEW
     kill 'HUP', $t->master_pid;
     my $deadline = time + 10;
     my $new;
@@ -547,6 +555,13 @@ YML
     is($after->{zones}{default}{handshakes_refused}{origin}, $K,
         'reload: refusals kept');
     is($after->{workers}, 1, 'reload: the old worker\'s slot folded');
+    is($after->{zones}{added}{connections_opened}, 0, 'reload: a zone added');
+    my ($cn, $rn) = ws_client(path => '/new/', headers => ['Origin: http://localhost']);
+    is($rn->{status}, 101, 'reload: the new location upgrades');
+    my $jn = wait_status(sub { $_[0]{zones}{added}{connections_open} == 1 });
+    is($jn->{zones}{added}{connections_opened}, 1,
+        'reload: counted in the added zone');
+    close $cn;
     my ($c, $res) = ws_client(path => '/chat/', headers => ['Origin: http://localhost']);
     my $j2 = wait_status(sub { $_[0]{zones}{chat}{connections_open} == 1 });
     is($j2->{zones}{chat}{connections_opened}, $N + 2,
