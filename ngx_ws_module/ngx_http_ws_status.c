@@ -301,7 +301,7 @@ ngx_http_ws_status_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     size_t                           size;
     ngx_str_t                       *name;
-    ngx_uint_t                       i, j;
+    ngx_uint_t                       i, j, known;
     ngx_slab_pool_t                 *shpool;
     ngx_http_ws_status_shctx_t      *sh;
     ngx_http_ws_status_main_conf_t  *mcf;
@@ -358,6 +358,8 @@ map:
 
     ngx_shmtx_lock(&mcf->shpool->mutex);
 
+    known = sh->ngroups;
+
     for (i = 0; i < mcf->names.nelts; i++) {
 
         for (j = 0; j < sh->ngroups; j++) {
@@ -372,6 +374,8 @@ map:
         if (j == sh->ngroups) {
 
             if (sh->ngroups == NGX_HTTP_WS_STATUS_GROUPS) {
+                /* the configuration fails: none of its new names stays */
+                sh->ngroups = known;
                 ngx_shmtx_unlock(&mcf->shpool->mutex);
 
                 ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,

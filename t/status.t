@@ -687,6 +687,42 @@ SERVER
 }
 
 # ---------------------------------------------------------------------------
+# a reload that would bring the zone's names beyond 64 is refused, and the
+# running configuration goes on
+
+{
+    my $t4 = WsTest->new;
+    my $zones = join "\n", map {
+        "location /z$_/ { ws_pass http://127.0.0.1:$echo; ws_status_zone z$_; }"
+    } 1 .. 63;
+    my %c = (server => "$zones\nlocation = /status { ws_status; }");
+    $t4->run(%c);
+    $t4->mark;
+    my $old = $t4->worker_pid;
+    # 64 names with default, two of them new: 66 in the zone
+    my $zones2 = join "\n", map {
+        "location /z$_/ { ws_pass http://127.0.0.1:$echo; ws_status_zone z$_; }"
+    } 1 .. 61;
+    write_file($t4->dir . '/nginx.conf', $t4->conf_text(port => $t4->port,
+        server => "$zones2\nlocation /n/ { ws_status_zone new_one; }"
+            . "\nlocation /o/ { ws_status_zone one_more; }"
+            . "\nlocation = /status { ws_status; }"));
+    kill 'HUP', $t4->master_pid;
+    $t4->log_ok('emerg', qr/ws_status: more than 64 zone names since nginx started, "new_one" has no room/,
+        '65 names over a reload: emerg');
+    sleep 0.3;
+    is($t4->worker_pid, $old, '65 names over a reload: the old worker stays');
+    my $js = status_json($t4->port);
+    is(scalar keys %{ $js->{zones} }, 64, '65 names over a reload: 64 zones');
+    ok(!exists $js->{zones}{new_one},
+        '65 names over a reload: no name of the refused one stays');
+    $t4->_kill_nginx;
+    $t4->{checked} = 1;
+    my @bad = grep { !/\[emerg\]/ } $t4->bad_log_lines;
+    ok(!@bad, '65 names over a reload: no alert') or diag(join "\n", @bad);
+}
+
+# ---------------------------------------------------------------------------
 # nginx -t
 
 sub conf_fails {
