@@ -824,22 +824,34 @@ static ngx_uint_t
 ngx_http_ws_log_off(void **main_conf, void **loc_conf)
 {
     void                       *llcf;
+    ngx_uint_t                  i, n;
+    ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
     /*
      * Whether the log phase would do nothing, so that the snapshot keeps
      * no headers and variables and the request is not rebuilt at the
      * end: its one handler is ngx_http_log_module's (which
-     * always installs it; another module's handler makes two), and the
-     * location has "access_log off".  That handler returns at once then,
-     * and the first member of the module's location configuration, the
-     * array of logs, is NULL: "off" leaves it unset, and the merge gives
-     * every location without "off" a log.
+     * always installs it; another module's handler makes two; ws_status's
+     * counts refused handshakes only), and the location has "access_log
+     * off".  That handler returns at once then, and the first member of
+     * the module's location configuration, the array of logs, is NULL:
+     * "off" leaves it unset, and the merge gives every location without
+     * "off" a log.
      */
 
     cmcf = main_conf[ngx_http_core_module.ctx_index];
 
-    if (cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts != 1) {
+    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    n = 0;
+
+    for (i = 0; i < cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts; i++) {
+        if (h[i] != ngx_http_ws_status_log_handler) {
+            n++;
+        }
+    }
+
+    if (n != 1) {
         return 0;
     }
 

@@ -439,6 +439,7 @@ void ngx_http_ws_status_open(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_status_flush(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_status_close(ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_status_rtt(ngx_http_ws_tunnel_t *t, ngx_msec_int_t ms);
+ngx_int_t ngx_http_ws_status_log_handler(ngx_http_request_t *r);
 
 /* events counted as they happen: a few plain increments */
 #define ngx_http_ws_stat_inc(t, field)                                       \

@@ -72,7 +72,6 @@ static void ngx_http_ws_status_add(ngx_http_ws_stat_t *to,
     ngx_http_ws_stat_t *from);
 static void ngx_http_ws_status_observe(uint64_t *buckets, uint64_t *sum,
     ngx_uint_t *bounds, ngx_uint_t n, ngx_uint_t scale, uint64_t ms);
-static ngx_int_t ngx_http_ws_status_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ws_status_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ws_status_wants_text(ngx_http_request_t *r);
 
@@ -722,7 +721,7 @@ ngx_http_ws_status_observe(uint64_t *buckets, uint64_t *sum,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ws_status_log_handler(ngx_http_request_t *r)
 {
     ngx_uint_t                  i;
