@@ -403,7 +403,25 @@ again:
         t->side[i].heard = ngx_current_msec;
         t->side[i].heard_bytes = d->bytes_in;
         t->side[i].pinging = 0;
-        ngx_http_ws_status_rtt(t, t->side[i].rtt);
+
+        /*
+         * the timer waits for the pong timeout: it wakes for the next
+         * ping instead, which ngx_http_ws_deadline() puts on its grid
+         * (not while closing: the timer is the close timeout then)
+         */
+
+        if (t->initiator == NGX_HTTP_WS_BY_NONE && !t->finalized
+            && (!t->timer.timer_set
+                || (ngx_msec_int_t) (t->timer.timer.key - ngx_current_msec
+                                     - t->conf->ping_interval) > 0))
+        {
+            ngx_add_timer(&t->timer, t->conf->ping_interval);
+        }
+
+        if (i == NGX_HTTP_WS_CLIENT) {
+            /* the clients' round trips, as $ws_ping_rtt */
+            ngx_http_ws_status_rtt(t, t->side[i].rtt);
+        }
     }
 
     if (d->parser.gated) {

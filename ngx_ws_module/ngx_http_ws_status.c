@@ -66,6 +66,8 @@ static ngx_int_t ngx_http_ws_status_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_http_ws_status_slot_t *ngx_http_ws_status_get_slot(
     ngx_http_ws_status_shctx_t *sh, ngx_slab_pool_t *shpool,
     ngx_log_t *log);
+static void ngx_http_ws_status_reap(ngx_http_ws_status_shctx_t *sh,
+    ngx_http_ws_status_slot_t *own, ngx_log_t *log);
 static void ngx_http_ws_status_fold(ngx_http_ws_status_shctx_t *sh,
     ngx_http_ws_status_slot_t *slot);
 static void ngx_http_ws_status_add(ngx_http_ws_stat_t *to,
@@ -452,23 +454,9 @@ ngx_http_ws_status_get_slot(ngx_http_ws_status_shctx_t *sh,
     ngx_uint_t                  i;
     ngx_http_ws_status_slot_t  *slot;
 
-    /*
-     * A free slot with room for all groups, or a new one.  The slot of
-     * a worker that died without exiting is folded into the retired
-     * counters first: its counts stay, and its open WebSockets, gone with
-     * it, are not open any more.
-     */
+    /* a free slot with room for all groups, or a new one */
 
-    for (i = 0; i < sh->nslots; i++) {
-        slot = sh->slots[i];
-
-        if (slot->pid && kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "ws_status: counters of process %P, gone, kept",
-                          slot->pid);
-            ngx_http_ws_status_fold(sh, slot);
-        }
-    }
+    ngx_http_ws_status_reap(sh, NULL, log);
 
     for (i = 0; i < sh->nslots; /* void */ ) {
         slot = sh->slots[i];
@@ -509,6 +497,42 @@ found:
     slot->pid = ngx_pid;
 
     return slot;
+}
+
+
+static void
+ngx_http_ws_status_reap(ngx_http_ws_status_shctx_t *sh,
+    ngx_http_ws_status_slot_t *own, ngx_log_t *log)
+{
+    ngx_uint_t                  i;
+    ngx_http_ws_status_slot_t  *slot;
+
+    /*
+     * Under the lock: the slot of a worker that died without exiting is
+     * folded into the retired counters, at a worker's start and at each
+     * request to the endpoint (an old worker killed while draining after
+     * a reload is not replaced by a new one): its counts stay, and its
+     * open WebSockets, gone with it, are not open any more.  A slot of
+     * this process's pid other than its own is of a dead process whose
+     * pid came back.
+     */
+
+    for (i = 0; i < sh->nslots; i++) {
+        slot = sh->slots[i];
+
+        if (slot == own || slot->pid == 0) {
+            continue;
+        }
+
+        if (slot->pid == ngx_pid
+            || (kill(slot->pid, 0) == -1 && ngx_errno == NGX_ESRCH))
+        {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "ws_status: counters of process %P, gone, kept",
+                          slot->pid);
+            ngx_http_ws_status_fold(sh, slot);
+        }
+    }
 }
 
 
@@ -821,6 +845,8 @@ ngx_http_ws_status_handler(ngx_http_request_t *r)
     }
 
     ngx_shmtx_lock(&mcf->shpool->mutex);
+
+    ngx_http_ws_status_reap(sh, ngx_http_ws_status_slot, r->connection->log);
 
     snap.ngroups = sh->ngroups;
     snap.no_slot = sh->no_slot;

@@ -687,7 +687,11 @@ ngx_http_ws_watch(ngx_http_ws_tunnel_t *t)
 
         s->pinging = 1;
         s->pings++;
-        ngx_http_ws_stat_inc(t, pings);
+
+        if (i == NGX_HTTP_WS_CLIENT) {
+            /* nginx_ws_pings_sent_total: to clients, as $ws_pings */
+            ngx_http_ws_stat_inc(t, pings);
+        }
 
         if (t->finalized) {
             return NGX_DECLINED;

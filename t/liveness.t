@@ -36,6 +36,11 @@ $t->run(server => <<"SERVER");
             ws_pong_timeout 1s;
             ws_ping_upstream on;
         }
+        location /longpong/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_ping_interval 1s;
+            ws_pong_timeout 3s;
+        }
         location /off/ {
             ws_pass http://127.0.0.1:$lp;
             ws_ping_interval off;
@@ -142,6 +147,30 @@ sub end_pair {
         cmp_ok($g, '>=', 0.95, 'ponging client: not before the interval');
         # 1 s, on the 256 ms grid of the timer
         cmp_ok($g, '<', 1.6, 'ponging client: pinged every interval')
+            or diag("gaps @gaps");
+    }
+    end_pair($c, $b);
+}
+
+# the same with a pong timeout longer than the interval: the timer that
+# waited for the pong wakes for the next ping (it was pinged every pong
+# timeout)
+
+{
+    my $p = $t->ws_pair($l, path => '/longpong/');
+    my ($c, $b) = @$p{qw(client backend)};
+    my @at;
+    for (1 .. 4) {
+        my $f = next_frame($c, 5);
+        last unless $f && $f->{opcode} == OP_PING;
+        push @at, time;
+        send_all($c, cframe(OP_PONG, $f->{payload}));
+    }
+    is(scalar @at, 4, 'long pong timeout: pinged 4 times');
+    my @gaps = map { $at[$_] - $at[$_ - 1] } 1 .. $#at;
+    for my $g (@gaps) {
+        cmp_ok($g, '>=', 0.95, 'long pong timeout: not before the interval');
+        cmp_ok($g, '<', 1.6, 'long pong timeout: pinged every interval')
             or diag("gaps @gaps");
     }
     end_pair($c, $b);

@@ -1,0 +1,142 @@
+# ws_status, more: an old worker killed while draining after a reload
+# leaves nothing open and is not counted as a worker (the endpoint folds
+# the slots of dead processes, not only a starting worker); with
+# ws_ping_upstream the backend's pings and round trips are not counted
+# as the clients' (nginx_ws_pings_sent_total, nginx_ws_ping_rtt_seconds,
+# as $ws_pings and $ws_ping_rtt).
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use JSON::PP;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use WsTest;
+
+my $t = WsTest->new;
+my $l = listener();
+my $lp = $l->sockport;
+
+$t->run(server => <<"SERVER");
+        location /drain/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_status_zone drain;
+            ws_ping_interval off;
+            ws_close_timeout 60s;
+        }
+        location /up/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_status_zone up;
+            ws_ping_interval 500ms;
+            ws_ping_upstream on;
+        }
+        location = /status {
+            ws_status;
+        }
+SERVER
+
+sub status_json {
+    my $c = connect_to($t->port);
+    send_all($c, "GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    my ($data) = read_until_eof($c, 10);
+    close $c;
+    my (undef, $body) = split /\r\n\r\n/, $data // '', 2;
+    return eval { decode_json($body) } || {};
+}
+
+sub workers {
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // '';
+        close $fh;
+        push @w, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) /s
+            && $2 == $t->master_pid;
+    }
+    return @w;
+}
+
+# ---------------------------------------------------------------------------
+# ws_ping_upstream: both sides pinged and answering, the client's counted
+
+{
+    my $p = $t->ws_pair($l, path => '/up/');
+    my %pings = (client => 0, upstream => 0);
+    my $deadline = time + 2.5;
+    while (time < $deadline) {
+        for my $side ('client', 'upstream') {
+            my $s = $side eq 'client' ? $p->{client} : $p->{backend};
+            my $f = read_frame($s, 0.05);
+            next if !$f || $f->{error} || $f->{opcode} != OP_PING;
+            $pings{$side}++;
+            send_all($s, $side eq 'client' ? cframe(OP_PONG, $f->{payload})
+                                           : sframe(OP_PONG, $f->{payload}));
+        }
+    }
+    # the answered pongs are seen; a ping in flight now is not answered
+    my $answered = $pings{client};
+    $deadline = time + 0.4;
+    while (time < $deadline) {
+        my $f = read_frame($p->{client}, 0.05);
+        $pings{client}++ if $f && !$f->{error} && $f->{opcode} == OP_PING;
+    }
+    my $z = status_json()->{zones}{up};
+    ok($answered >= 2 && $pings{upstream} >= 2,
+        "ping upstream: both sides pinged ($answered, $pings{upstream})");
+    is($z->{pings_sent}, $pings{client},
+        'ping upstream: pings_sent counts the pings to the client');
+    is($z->{ping_rtt_seconds}{count}, $answered,
+        'ping upstream: the round trips of the client only');
+    close $p->{client};
+    close $p->{backend};
+    my $deadline2 = time + 5;
+    sleep 0.05 while time < $deadline2
+        && status_json()->{zones}{up}{connections_open};
+}
+
+# ---------------------------------------------------------------------------
+# an old worker killed with -9 while it drains after a reload
+
+{
+    my $p = $t->ws_pair($l, path => '/drain/');
+    my ($old) = workers();
+    is(status_json()->{zones}{drain}{connections_open}, 1, 'drain: open');
+
+    kill 'HUP', $t->master_pid;
+    my $deadline = time + 10;
+    my @w;
+    while (time < $deadline) {
+        @w = workers();
+        last if grep { $_ != $old } @w;
+        sleep 0.05;
+    }
+    ok((grep { $_ != $old } @w), 'drain: a new worker');
+    sleep 0.3;
+    ok(kill(0, $old), 'drain: the old worker waits for the close reply');
+
+    kill 'KILL', $old;
+    $deadline = time + 5;
+    sleep 0.05 while time < $deadline && grep { $_ == $old } workers();
+
+    my $j = status_json();
+    is($j->{workers}, 1, 'drain: the killed worker is not counted');
+    is($j->{zones}{drain}{connections_open}, 0,
+        'drain: its WebSocket is not open');
+    is($j->{zones}{drain}{connections_opened}, 1, 'drain: its counts kept');
+    like($t->error_log, qr/ws_status: counters of process $old, gone, kept/,
+        'drain: logged at notice');
+
+    close $p->{client};
+    close $p->{backend};
+
+    $t->_kill_nginx;
+    $t->{checked} = 1;
+    my @bad = grep { !/worker process $old exited on signal 9/ }
+        $t->bad_log_lines;
+    ok(!@bad, 'drain: no other alert') or diag(join "\n", @bad);
+}
+
+done_testing;
