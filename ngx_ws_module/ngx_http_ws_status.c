@@ -24,7 +24,18 @@
 #define NGX_HTTP_WS_STATUS_GROUPS     64
 #define NGX_HTTP_WS_STATUS_SLOTS      1024
 #define NGX_HTTP_WS_STATUS_NAME_LEN   64
-#define NGX_HTTP_WS_STATUS_SIZE       (4 * 1024 * 1024)
+
+/*
+ * Room for every slot with every group (a slot of 64 groups takes 10
+ * pages of the slab), and for the names: about 41 MiB of address space,
+ * of which only the slots in use are ever touched.
+ */
+#define NGX_HTTP_WS_STATUS_SIZE                                              \
+    (NGX_HTTP_WS_STATUS_SLOTS                                                \
+     * ngx_align(offsetof(ngx_http_ws_status_slot_t, groups)                 \
+                 + NGX_HTTP_WS_STATUS_GROUPS * sizeof(ngx_http_ws_stat_t),   \
+                 4096)                                                       \
+     + 1024 * 1024)
 
 
 /* the counters of one worker process, a group after another */

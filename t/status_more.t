@@ -3,7 +3,8 @@
 # the slots of dead processes, not only a starting worker); with
 # ws_ping_upstream the backend's pings and round trips are not counted
 # as the clients' (nginx_ws_pings_sent_total, nginx_ws_ping_rtt_seconds,
-# as $ws_pings and $ws_ping_rtt).
+# as $ws_pings and $ws_ping_rtt); 120 workers with 64 zone names each have
+# a slot.
 
 use strict;
 use warnings;
@@ -137,6 +138,53 @@ sub workers {
     my @bad = grep { !/worker process $old exited on signal 9/ }
         $t->bad_log_lines;
     ok(!@bad, 'drain: no other alert') or diag(join "\n", @bad);
+}
+
+# ---------------------------------------------------------------------------
+# 120 workers with 64 zone names: the zone has a slot for each
+
+package ManyWorkers {
+    our @ISA = ('WsTest');
+
+    sub conf_text {
+        my $text = WsTest::conf_text(@_);
+        $text =~ s/^worker_processes 1;$/worker_processes 120;/m
+            or die 'no worker_processes line';
+        return $text;
+    }
+}
+
+{
+    my $m = ManyWorkers->new;
+    my $locations = join '', map { <<"LOC" } 1 .. 63;
+        location /z$_/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_status_zone zone-name-number-$_-of-sixty-three-long-names-x;
+        }
+LOC
+    $m->run(server => $locations . <<"SERVER");
+        location = /status {
+            ws_status;
+        }
+SERVER
+    my $j = {};
+    my $deadline = time + 20;
+    while (time < $deadline) {
+        my $c = connect_to($m->port);
+        send_all($c, "GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        my ($data) = read_until_eof($c, 10);
+        close $c;
+        my (undef, $body) = split /\r\n\r\n/, $data // '', 2;
+        $j = eval { decode_json($body) } || {};
+        last if ($j->{workers} // 0) + ($j->{workers_not_counted} // 0)
+            >= 120;
+        sleep 0.2;
+    }
+    is(scalar keys %{ $j->{zones} // {} }, 64, 'many workers: 64 zones');
+    is($j->{workers}, 120, 'many workers: all 120 counted');
+    is($j->{workers_not_counted}, 0, 'many workers: none without a slot');
+    $m->log_not('*', qr/no slot left/, 'many workers: no alert');
+    $m->stop;
 }
 
 done_testing;
