@@ -692,9 +692,18 @@ ngx_http_ws_reject_variable(ngx_http_request_t *r,
     v->not_found = 0;
     ngx_str_set(v, "");
 
+    /*
+     * the location of ws_pass, or, after an error_page redirect of the
+     * refusal, a request that asked for a WebSocket
+     */
+
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
-    if ((wlcf->upstream.upstream || wlcf->ws_lengths)
+    if ((wlcf->upstream.upstream || wlcf->ws_lengths
+         || (r->main->headers_in.upgrade
+             && r->main->headers_in.upgrade->value.len == 9
+             && ngx_strncasecmp(r->main->headers_in.upgrade->value.data,
+                                (u_char *) "websocket", 9) == 0))
         && (r->main->limit_req_status == NGX_HTTP_WS_LIMIT_REQ_REJECTED
             || r->main->limit_conn_status == NGX_HTTP_WS_LIMIT_CONN_REJECTED))
     {

@@ -3,8 +3,9 @@
 # the slots of dead processes, not only a starting worker); with
 # ws_ping_upstream the backend's pings and round trips are not counted
 # as the clients' (nginx_ws_pings_sent_total, nginx_ws_ping_rtt_seconds,
-# as $ws_pings and $ws_ping_rtt); 120 workers with 64 zone names each have
-# a slot.
+# as $ws_pings and $ws_ping_rtt); a handshake that limit_req refuses and
+# error_page redirects is counted as refused by a limit; 120 workers with
+# 64 zone names each have a slot.
 
 use strict;
 use warnings;
@@ -21,7 +22,18 @@ my $t = WsTest->new;
 my $l = listener();
 my $lp = $l->sockport;
 
-$t->run(server => <<"SERVER");
+$t->run(http => <<"HTTP", server => <<"SERVER");
+    limit_req_zone \$binary_remote_addr zone=busy:1m rate=1r/m;
+HTTP
+        location /busy/ {
+            ws_pass http://127.0.0.1:$lp;
+            limit_req zone=busy;
+            error_page 503 = /busy-page;
+        }
+        location = /busy-page {
+            ws_status_zone busy;
+            return 429;
+        }
         location /drain/ {
             ws_pass http://127.0.0.1:$lp;
             ws_status_zone drain;
@@ -58,6 +70,29 @@ sub workers {
             && $2 == $t->master_pid;
     }
     return @w;
+}
+
+# ---------------------------------------------------------------------------
+# a handshake that limit_req refuses, sent to an error page: still a
+# refusal by a limit, counted under the zone of the page's location
+
+{
+    my $p = $t->ws_pair($l, path => '/busy/');
+    close $p->{client};
+    close $p->{backend};
+    my $c = $t->client_handshake(path => '/busy/');
+    my $res = parse_head(read_head($c, 10) // '');
+    close $c;
+    is($res->{status}, 429, 'error page: the second handshake gets 429');
+    my $deadline = time + 5;
+    my $z;
+    while (time < $deadline) {
+        $z = status_json()->{zones}{busy};
+        last if $z && $z->{handshakes_refused}{limit};
+        sleep 0.05;
+    }
+    is($z && $z->{handshakes_refused}{limit}, 1,
+        'error page: counted as refused by a limit');
 }
 
 # ---------------------------------------------------------------------------
