@@ -26,6 +26,9 @@
 /* a message costs this much of a bucket; a byte costs 1 */
 #define NGX_HTTP_WS_LIMIT_UNIT    1000
 
+/* the messages a per-connection limit grants at once, charged as they come */
+#define NGX_HTTP_WS_LIMIT_GRANT   64
+
 
 struct ngx_http_ws_limit_s {
     ngx_shm_zone_t              *shm_zone;     /* NULL: per connection */
@@ -72,6 +75,7 @@ struct ngx_http_ws_limits_s {
     ngx_msec_t                   last[4];
     uint64_t                     excess[4];
     ngx_msec_t                   wake[2];      /* [direction] */
+    uint64_t                     charged[2];   /* messages, [direction] */
     unsigned                     waiting:2;    /* [direction] bits */
     unsigned                     logged:2;     /* this episode */
 };
@@ -191,6 +195,7 @@ ngx_http_ws_limit_start(ngx_http_request_t *r, ngx_http_ws_tunnel_t *t)
             t->dir[i].parser.limited = 1;
             t->dir[i].parser.max_messages = t->dir[i].parser.messages;
             t->dir[i].limit_read = 1;
+            ls->charged[i] = t->dir[i].parser.messages;
         }
     }
 
@@ -282,18 +287,27 @@ ngx_http_ws_limit_end(ngx_http_ws_tunnel_t *t)
 ngx_int_t
 ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 {
-    uint64_t     room;
-    ngx_int_t    rc;
-    ngx_msec_t   wait;
-    ws_parser_t *p;
+    uint64_t               room, grant;
+    ngx_int_t              rc;
+    ngx_msec_t             wait;
+    ws_parser_t           *p;
+    ngx_http_ws_limits_t  *ls;
 
     /*
      * The scanner stopped before a message from side i: NGX_OK, it may
      * begin; NGX_AGAIN, not yet (the timer wakes the relay); NGX_DECLINED,
      * ws_limit_action close.
+     *
+     * As many messages are granted as the bucket holds now (up to
+     * NGX_HTTP_WS_LIMIT_GRANT), for the bytes already read only: those
+     * that begin in the same scan are charged when it ends (or at the next
+     * gate), within the same run of the event loop, as if each had been
+     * asked for, and the gate is met once per read rather than once per
+     * message.
      */
 
     p = &t->dir[i].parser;
+    ls = t->limits;
 
     if (t->initiator != NGX_HTTP_WS_BY_NONE) {
         /* closing: nothing holds up the close handshake */
@@ -306,14 +320,68 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         return NGX_AGAIN;
     }
 
-    rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_MSGS, i, 1, &wait,
+    /* the messages of the last grant that came, and this one */
+
+    rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_MSGS, i,
+                                  p->messages - ls->charged[i] + 1, &wait,
                                   &room);
 
-    if (rc == NGX_OK) {
-        p->max_messages = p->messages + 1;
+    ls->charged[i] = p->messages;
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    return rc;
+    grant = 1 + room / ls->conf[NGX_HTTP_WS_LIMIT_MSGS]->cost;
+    grant = ngx_min(grant, NGX_HTTP_WS_LIMIT_GRANT);
+
+    /* this one is charged, the others of the grant when the scan ends */
+
+    ls->charged[i]++;
+    p->max_messages = p->messages + grant;
+    t->dir[i].limit_grant = (grant > 1);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_ws_limit_settle(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
+{
+    uint64_t                   n;
+    ngx_http_ws_limit_t       *lc;
+    ngx_http_ws_limits_t      *ls;
+    ngx_http_ws_limit_zone_t  *ctx;
+    ws_parser_t               *p;
+
+    /*
+     * A scan of side i ended with messages of a grant left: those that
+     * began are charged (they came, as they would have been one by one),
+     * the rest of the grant lapses, so that a grant covers what was read
+     * at one time only.
+     */
+
+    p = &t->dir[i].parser;
+    ls = t->limits;
+    lc = ls->conf[NGX_HTTP_WS_LIMIT_MSGS];
+
+    n = p->messages - ls->charged[i];
+
+    if (n && lc) {
+        if (ls->node[NGX_HTTP_WS_LIMIT_MSGS]) {
+            ctx = lc->shm_zone->data;
+            ngx_shmtx_lock(&ctx->shpool->mutex);
+            ls->node[NGX_HTTP_WS_LIMIT_MSGS]->excess[i] += n * lc->cost;
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        } else {
+            ls->excess[i] += n * lc->cost;
+        }
+    }
+
+    ls->charged[i] = p->messages;
+    p->max_messages = p->messages;
+    t->dir[i].limit_grant = 0;
 }
 
 
@@ -481,6 +549,12 @@ ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
         ls->logged &= ~(1 << i);
     }
 
+    if (kind == NGX_HTTP_WS_LIMIT_MSGS && amount > 1) {
+        /* messages of an earlier grant: they came, this one is asked */
+        excess += (amount - 1) * lc->cost;
+        amount = 1;
+    }
+
     if (drained || ms > 1000) {
         /* the time is taken only when something drained */
         *lp = now;
@@ -496,9 +570,16 @@ ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
         rc = (t->conf->limit_action == NGX_HTTP_WS_LIMIT_CLOSE) ? NGX_DECLINED
                                                                 : NGX_AGAIN;
 
+        if (kind == NGX_HTTP_WS_LIMIT_MSGS) {
+            /* a dry run grants one message at a time */
+            *room = 0;
+        }
+
     } else {
         *wait = 0;
-        *room = lc->burst - excess + lc->rate / 10 + 1;
+        *room = (kind == NGX_HTTP_WS_LIMIT_MSGS)
+                ? lc->burst - excess
+                : lc->burst - excess + lc->rate / 10 + 1;
         rc = NGX_OK;
     }
 

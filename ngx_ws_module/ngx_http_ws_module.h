@@ -146,6 +146,7 @@ typedef struct {
     unsigned                     sent:1;       /* dst took bytes this pass */
     unsigned                     limit_read:1; /* ws_limit_* may hold reads */
     unsigned                     limit_bytes:1; /* reads are charged */
+    unsigned                     limit_grant:1; /* messages granted ahead */
     uint32_t                     proxy_frames; /* of the proxy's, written */
 
     off_t                        bytes_in;
@@ -476,6 +477,7 @@ ngx_int_t ngx_http_ws_limit_start(ngx_http_request_t *r,
     ngx_http_ws_tunnel_t *t);
 void ngx_http_ws_limit_end(ngx_http_ws_tunnel_t *t);
 ngx_int_t ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
+void ngx_http_ws_limit_settle(ngx_http_ws_tunnel_t *t, ngx_uint_t i);
 ssize_t ngx_http_ws_limit_read(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
     size_t size);
 void ngx_http_ws_limit_took(ngx_http_ws_tunnel_t *t, ngx_uint_t i, size_t n);

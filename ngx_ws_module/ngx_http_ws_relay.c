@@ -39,9 +39,14 @@
      || (!(t)->side[i].dead && (t)->dir[i].src->read->ready)                 \
      || ((t)->dir[i].close_fwd && !(t)->side[1 - (i)].close_sent))
 
-/* most scans end inside the stream with nothing to act on */
+/*
+ * most scans end inside the stream with nothing to act on (a grant of
+ * ws_limit_messages left over is settled)
+ */
 #define ngx_http_ws_after_scan(t, i, p, rc)                                  \
-    if ((rc) != WS_SCAN_OK || (p)->pong_seen || (p)->gated) {                \
+    if ((rc) != WS_SCAN_OK || (p)->pong_seen || (p)->gated                   \
+        || (t)->dir[i].limit_grant)                                          \
+    {                                                                        \
         ngx_http_ws_scanned(t, i, rc);                                       \
     }
 
@@ -452,6 +457,10 @@ again:
         default: /* NGX_AGAIN */
             break;
         }
+
+    } else if (d->limit_grant) {
+        /* what began on a grant is charged, the rest of it lapses */
+        ngx_http_ws_limit_settle(t, i);
     }
 
     if (rc == WS_SCAN_OK) {
