@@ -1,7 +1,8 @@
 # nginx's own limits on the handshake of a ws_pass location: limit_req
-# (refused handshakes answered by nginx, never reaching the backend; a
-# refused Origin not counted), and client_header_timeout bounding a
-# handshake head that trickles in (slowloris).  limit_conn holding its slot
+# (refused handshakes answered by nginx, never reaching the backend, logged
+# with $ws_reject_reason "limit"; a refused Origin not counted), and
+# client_header_timeout bounding a handshake head that trickles in
+# (slowloris).  limit_conn holding its slot
 # for the whole WebSocket is in t/safety.t.
 
 use strict;
@@ -68,7 +69,7 @@ sub backend_requests {
         'limit_req logs the refusal');
     my $e = $t->access_entry('/req/4');
     is($e && $e->{status}, 429, 'access log: 429');
-    is($e && $e->{reject}, '', 'not a refusal of the module');
+    is($e && $e->{reject}, 'limit', '$ws_reject_reason: limit');
     is(backend_requests(), 3, 'the refused handshake never reached the '
         . 'backend');
 }
