@@ -26,7 +26,7 @@
 /* a message costs this much of a bucket; a byte costs 1 */
 #define NGX_HTTP_WS_LIMIT_UNIT    1000
 
-/* the messages a per-connection limit grants at once, charged as they come */
+/* the messages a gate grants at most, all charged when granted */
 #define NGX_HTTP_WS_LIMIT_GRANT   64
 
 
@@ -287,7 +287,7 @@ ngx_http_ws_limit_end(ngx_http_ws_tunnel_t *t)
 ngx_int_t
 ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 {
-    uint64_t               room, grant;
+    uint64_t               owed, grant;
     ngx_int_t              rc;
     ngx_msec_t             wait;
     ws_parser_t           *p;
@@ -299,11 +299,12 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
      * ws_limit_action close.
      *
      * As many messages are granted as the bucket holds now (up to
-     * NGX_HTTP_WS_LIMIT_GRANT), for the bytes already read only: those
-     * that begin in the same scan are charged when it ends (or at the next
-     * gate), within the same run of the event loop, as if each had been
-     * asked for, and the gate is met once per read rather than once per
-     * message.
+     * NGX_HTTP_WS_LIMIT_GRANT), for the bytes already read only, and all
+     * of them are charged at once, under the zone's lock, as if each had
+     * been asked for: connections of one key in other workers find the
+     * bucket as full as it is.  When the scan ends, what was granted and
+     * not begun is given back (ngx_http_ws_limit_settle()): the gate is
+     * met once per read rather than once per message.
      */
 
     p = &t->dir[i].parser;
@@ -320,11 +321,13 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         return NGX_AGAIN;
     }
 
-    /* the messages of the last grant that came, and this one */
+    /* messages begun and not charged (none, as grants are charged) */
 
-    rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_MSGS, i,
-                                  p->messages - ls->charged[i] + 1, &wait,
-                                  &room);
+    owed = (p->messages > ls->charged[i]) ? p->messages - ls->charged[i]
+                                          : 0;
+
+    rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_MSGS, i, owed + 1,
+                                  &wait, &grant);
 
     ls->charged[i] = p->messages;
 
@@ -332,12 +335,12 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
         return rc;
     }
 
-    grant = 1 + room / ls->conf[NGX_HTTP_WS_LIMIT_MSGS]->cost;
+    /* none charged: a dry run over the limit lets one through */
+
+    grant = ngx_max(grant, 1);
     grant = ngx_min(grant, NGX_HTTP_WS_LIMIT_GRANT);
 
-    /* this one is charged, the others of the grant when the scan ends */
-
-    ls->charged[i]++;
+    ls->charged[i] += grant;
     p->max_messages = p->messages + grant;
     t->dir[i].limit_grant = (grant > 1);
 
@@ -348,39 +351,47 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 void
 ngx_http_ws_limit_settle(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 {
-    uint64_t                   n;
+    uint64_t                   begun, back, *ep;
     ngx_http_ws_limit_t       *lc;
     ngx_http_ws_limits_t      *ls;
     ngx_http_ws_limit_zone_t  *ctx;
     ws_parser_t               *p;
 
     /*
-     * A scan of side i ended with messages of a grant left: those that
-     * began are charged (they came, as they would have been one by one),
-     * the rest of the grant lapses, so that a grant covers what was read
-     * at one time only.
+     * A scan of side i ended with messages of a grant left: the grant
+     * lapses, so that it covers what was read at one time only, and what
+     * it charged for messages that did not begin is given back.  A
+     * message whose header is cut by the end of the read has begun: it
+     * passes without the gate when the rest comes.  A bucket that drained
+     * in between gives back no more than it holds.
      */
 
     p = &t->dir[i].parser;
     ls = t->limits;
     lc = ls->conf[NGX_HTTP_WS_LIMIT_MSGS];
 
-    n = p->messages - ls->charged[i];
+    begun = p->messages + ws_message_pending(p);
 
-    if (n && lc) {
+    if (lc && ls->charged[i] > begun) {
+        back = (ls->charged[i] - begun) * lc->cost;
+
         if (ls->node[NGX_HTTP_WS_LIMIT_MSGS]) {
             ctx = lc->shm_zone->data;
+            ep = &ls->node[NGX_HTTP_WS_LIMIT_MSGS]->excess[i];
+
             ngx_shmtx_lock(&ctx->shpool->mutex);
-            ls->node[NGX_HTTP_WS_LIMIT_MSGS]->excess[i] += n * lc->cost;
+            *ep = (*ep > back) ? *ep - back : 0;
             ngx_shmtx_unlock(&ctx->shpool->mutex);
 
         } else {
-            ls->excess[i] += n * lc->cost;
+            ep = &ls->excess[i];
+            *ep = (*ep > back) ? *ep - back : 0;
         }
+
+        ls->charged[i] = begun;
     }
 
-    ls->charged[i] = p->messages;
-    p->max_messages = p->messages;
+    p->max_messages = begun;
     t->dir[i].limit_grant = 0;
 }
 
@@ -512,6 +523,10 @@ ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
      * A leaky bucket, as limit_req's: the excess drains at the rate, and
      * what comes is let through while the excess is at most the burst.
      * amount 0: only whether something may come, and how much (room).
+     * Messages: amount - 1 that came before are charged, and one asked
+     * for; if it may come, as many as the bucket lets through one by one
+     * (up to NGX_HTTP_WS_LIMIT_GRANT) are charged and their number is in
+     * room (0 if none was charged).
      */
 
     ls = t->limits;
@@ -575,11 +590,21 @@ ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
             *room = 0;
         }
 
+    } else if (kind == NGX_HTTP_WS_LIMIT_MSGS) {
+        *wait = 0;
+        rc = NGX_OK;
+
+        if (amount) {
+            /* each lets the next through while the excess is <= burst */
+            amount = 1 + (lc->burst - excess) / lc->cost;
+            amount = ngx_min(amount, NGX_HTTP_WS_LIMIT_GRANT);
+        }
+
+        *room = amount;
+
     } else {
         *wait = 0;
-        *room = (kind == NGX_HTTP_WS_LIMIT_MSGS)
-                ? lc->burst - excess
-                : lc->burst - excess + lc->rate / 10 + 1;
+        *room = lc->burst - excess + lc->rate / 10 + 1;
         rc = NGX_OK;
     }
 

@@ -459,7 +459,7 @@ again:
         }
 
     } else if (d->limit_grant) {
-        /* what began on a grant is charged, the rest of it lapses */
+        /* the rest of a grant lapses, and what it charged is given back */
         ngx_http_ws_limit_settle(t, i);
     }
 

@@ -266,6 +266,13 @@ void ws_buf_reset(ws_buf_t *b);
  */
 int ws_scan(ws_parser_t *p, ws_buf_t *b);
 
+/*
+ * 1 if the scan ended inside the header of a text or binary frame that
+ * begins a message: it passed the gate and is not in p->messages yet (it
+ * is when the rest of its header comes; the gate is not met again)
+ */
+int ws_message_pending(const ws_parser_t *p);
+
 /* 1 if nothing cleared is unsent and the output is at a frame boundary */
 int ws_at_boundary(ws_parser_t *p, ws_buf_t *b);
 

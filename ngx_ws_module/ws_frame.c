@@ -517,6 +517,21 @@ ws_gate(ws_parser_t *p, ws_buf_t *b)
 }
 
 
+int
+ws_message_pending(const ws_parser_t *p)
+{
+    unsigned  op;
+
+    if (p->state != WS_ST_HEADER || p->hdr_have == 0 || p->msg_opcode) {
+        return 0;
+    }
+
+    op = p->hdr[0] & 0x0f;
+
+    return op == WS_OP_TEXT || op == WS_OP_BINARY;
+}
+
+
 static int
 ws_header_error(ws_parser_t *p, unsigned code, const char *error)
 {

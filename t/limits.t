@@ -141,6 +141,16 @@ my $server = <<"SERVER";
             # the throttled messages wait behind the close: not for 5 s
             ws_close_timeout 300ms;
         }
+        location /split/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_limit_messages zone=user 1r/m burst=3;
+            ws_limit_action close;
+        }
+        location /splitc/ {
+            ws_pass http://127.0.0.1:$lp;
+            ws_limit_messages 1r/m burst=3;
+            ws_limit_action close;
+        }
         location /none/ {
             ws_pass http://127.0.0.1:$lp;
         }
@@ -764,6 +774,70 @@ for my $level (qw(warn notice info)) {
     cmp_ok($at{none}, '<', 0.6,
         "$name: no X-User: the empty key is not limited");
     end_pair($p{$_}, "$name: $_") for @k;
+}
+
+# A message whose header is cut by the end of a read (its first byte alone
+# here) was let through on a grant of several messages: it is charged as
+# it begins, and only the rest of the grant is given back, so that a key's
+# connections, one message each, are held to the burst (4 at burst=3), and
+# so is one connection.
+
+sub split_send {
+    my ($c, $m) = @_;
+    send_all($c, substr($m, 0, 1));
+    sleep 0.15;
+    send_all($c, substr($m, 1));
+}
+
+{
+    my $name = 'zone, a header cut by the read';
+    my @got;
+    for my $k (1 .. 7) {
+        my $p = $t->ws_pair($l, path => "/split/$k",
+            headers => ['X-User: cut']);
+        my ($c, $b) = @$p{qw(client backend)};
+        my $m = cframe(OP_TEXT, "cut $k");
+        split_send($c, $m);
+        if ($k <= 4) {
+            frames_are([read_frame($b, 5)], [$m],
+                "$name: connection $k: its message passes");
+            end_pair($p, "$name: connection $k");
+        } else {
+            masked_close_ok(read_frame($b, 5), 1001,
+                "$name: connection $k: the backend gets 1001, not the "
+                . 'message');
+            frame_ok(read_frame($c, 5), $RATE_CLOSE,
+                "$name: connection $k: the client gets 1008 \"rate limit\"");
+            send_all($c, cframe(OP_CLOSE, close_payload(1008)));
+            send_all($b, sframe(OP_CLOSE, close_payload(1001)));
+            expect_eof($c, "$name: connection $k: client connection closed");
+            expect_eof($b, "$name: connection $k: backend connection closed");
+            close $c;
+            close $b;
+        }
+    }
+}
+
+{
+    my $name = 'per connection, each header cut by the read';
+    my $p = $t->ws_pair($l, path => '/splitc/1');
+    my ($c, $b) = @$p{qw(client backend)};
+    my @m = cmsgs('cc', 4);
+    for my $m (@m) {
+        split_send($c, $m);
+        frames_are([read_frame($b, 5)], [$m], "$name: $m passes");
+    }
+    split_send($c, cframe(OP_TEXT, 'cc 5'));
+    masked_close_ok(read_frame($b, 5), 1001,
+        "$name: the backend gets 1001, not the fifth message");
+    frame_ok(read_frame($c, 5), $RATE_CLOSE,
+        "$name: the client gets 1008 \"rate limit\" for the fifth");
+    send_all($c, cframe(OP_CLOSE, close_payload(1008)));
+    send_all($b, sframe(OP_CLOSE, close_payload(1001)));
+    expect_eof($c, "$name: client connection closed");
+    expect_eof($b, "$name: backend connection closed");
+    close $c;
+    close $b;
 }
 
 # a zone of 32k holds a few keys of 3000 bytes: a key that does not fit is

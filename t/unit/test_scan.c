@@ -3113,6 +3113,49 @@ test_gate(void)
     CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
     CHECK(!p.gated && b.fwd == b.last);
     CHECK_EQ(p.messages, 2);
+    CHECK(!ws_message_pending(&p));
+
+    /*
+     * a header cut by the end of the read: a text or binary frame that
+     * begins a message is pending (it passed the gate, p->messages counts
+     * it when the rest comes, the gate is not met again); a control frame
+     * or a continuation is not
+     */
+    s.len = 0;
+    put_str(&s, 1, WS_OP_TEXT, "cut");
+    m1 = s.len;
+    put_str(&s, 0, WS_OP_BINARY, "frag");
+    m2 = s.len;
+    put_str(&s, 1, WS_OP_PING, "p");
+    m3 = s.len;
+    put_str(&s, 1, WS_OP_CONT, "end");
+    ws_parser_init(&p, 0, 1, 0, 0);
+    ws_buf_reset(&b);
+    p.limited = 1;
+    p.max_messages = 1;
+
+    buf_recv(&b, s.data, 1);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(!p.gated && p.messages == 0 && ws_message_pending(&p));
+    p.max_messages = 0;                      /* the grant lapses */
+    buf_recv(&b, s.data + 1, m1 - 1);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(!p.gated && p.messages == 1 && !ws_message_pending(&p));
+    CHECK(b.fwd == b.start + m1);
+
+    p.max_messages = 2;
+    buf_recv(&b, s.data + m1, m2 - m1);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.messages == 2 && !ws_message_pending(&p));
+    buf_recv(&b, s.data + m2, 1);             /* a ping's first byte */
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(!ws_message_pending(&p));
+    buf_recv(&b, s.data + m2 + 1, m3 - m2);   /* the rest, a CONT's first */
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.frames == 3 && !ws_message_pending(&p));
+    buf_recv(&b, s.data + m3 + 1, s.len - m3 - 1);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.frames == 4 && p.messages == 2 && b.fwd == b.last);
 
     bytes_free(&s);
     unit_ctx = "";
