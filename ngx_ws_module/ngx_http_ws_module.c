@@ -678,32 +678,28 @@ static ngx_int_t
 ngx_http_ws_reject_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_uint_t               passed;
     ngx_http_ws_loc_conf_t  *wlcf;
 
     /*
      * The module's refusals set the value themselves
      * (ngx_http_ws_set_reject()), which stays for the log phase; a
      * handshake that limit_req or limit_conn refused in a ws_pass
-     * location is found here.
+     * location is found here: v is the variable's slot in r->variables,
+     * which may hold the mark of a ws_pass location the request was in
+     * before an error_page redirect (ngx_http_ws_mark_pass()).
      */
+
+    passed = (v->data == ngx_http_ws_pass_mark);
 
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
     ngx_str_set(v, "");
 
-    /*
-     * the location of ws_pass, or, after an error_page redirect of the
-     * refusal, a request that asked for a WebSocket
-     */
-
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
-    if ((wlcf->upstream.upstream || wlcf->ws_lengths
-         || (r->main->headers_in.upgrade
-             && r->main->headers_in.upgrade->value.len == 9
-             && ngx_strncasecmp(r->main->headers_in.upgrade->value.data,
-                                (u_char *) "websocket", 9) == 0))
+    if ((wlcf->upstream.upstream || wlcf->ws_lengths || passed)
         && (r->main->limit_req_status == NGX_HTTP_WS_LIMIT_REQ_REJECTED
             || r->main->limit_conn_status == NGX_HTTP_WS_LIMIT_CONN_REJECTED))
     {
@@ -816,6 +812,7 @@ ngx_http_ws_add_variables(ngx_conf_t *cf)
 
 
 ngx_int_t  ngx_http_ws_reject_index;
+u_char     ngx_http_ws_pass_mark[1];
 
 
 static ngx_int_t

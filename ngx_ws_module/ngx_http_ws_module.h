@@ -345,6 +345,29 @@ ngx_http_ws_set_reject_value(ngx_http_request_t *r, u_char *data,
 }
 
 
+/*
+ * A request in a ws_pass location leaves this mark in the slot of
+ * $ws_reject_reason before limit_req and limit_conn run (not a value: the
+ * variable is still evaluated when asked for), so that their refusal is
+ * told apart after error_page sends it to another location.
+ */
+
+extern u_char  ngx_http_ws_pass_mark[];
+
+static ngx_inline void
+ngx_http_ws_mark_pass(ngx_http_request_t *r)
+{
+    ngx_http_variable_value_t  *v;
+
+    v = &r->variables[ngx_http_ws_reject_index];
+
+    if (!v->valid && !v->not_found) {
+        v->len = 0;
+        v->data = ngx_http_ws_pass_mark;
+    }
+}
+
+
 /* a header of a request or response; "name" is in lower case */
 
 static ngx_inline ngx_uint_t

@@ -240,6 +240,10 @@ ngx_http_ws_origin_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /* before limit_req and limit_conn, which may refuse it after this */
+
+    ngx_http_ws_mark_pass(r);
+
     wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
 
     origin = NULL;

@@ -4,8 +4,8 @@
 # ws_ping_upstream the backend's pings and round trips are not counted
 # as the clients' (nginx_ws_pings_sent_total, nginx_ws_ping_rtt_seconds,
 # as $ws_pings and $ws_ping_rtt); a handshake that limit_req refuses and
-# error_page redirects is counted as refused by a limit; 120 workers with
-# 64 zone names each have a slot.
+# error_page redirects is counted as refused by a limit, one in a location
+# without ws_pass is not; 120 workers with 64 zone names each have a slot.
 
 use strict;
 use warnings;
@@ -24,7 +24,14 @@ my $lp = $l->sockport;
 
 $t->run(http => <<"HTTP", server => <<"SERVER");
     limit_req_zone \$binary_remote_addr zone=busy:1m rate=1r/m;
+    limit_req_zone \$binary_remote_addr zone=plain:1m rate=1r/m;
 HTTP
+        location /plain/ {
+            ws_status_zone plain;
+            limit_req zone=plain;
+            # static content (a "return" would answer before limit_req)
+            root /nonexistent;
+        }
         location /busy/ {
             ws_pass http://127.0.0.1:$lp;
             limit_req zone=busy;
@@ -93,6 +100,34 @@ sub workers {
     }
     is($z && $z->{handshakes_refused}{limit}, 1,
         'error page: counted as refused by a limit');
+}
+
+# a location without ws_pass: limit_req's refusal of a request that looks
+# like a WebSocket handshake is not the module's
+
+{
+    my @st;
+    for (1, 2) {
+        my $c = $t->client_handshake(path => '/plain/');
+        push @st, parse_head(read_head($c, 10) // '')->{status};
+        close $c;
+    }
+    is("@st", '404 503', 'no ws_pass: the second gets limit_req\'s 503');
+    # the page of /busy/ is counted after this one: both logged by then
+    my $c = $t->client_handshake(path => '/busy/');
+    read_head($c, 10);
+    close $c;
+    my $deadline = time + 5;
+    my $z;
+    while (time < $deadline) {
+        $z = status_json()->{zones};
+        last if ($z->{busy}{handshakes_refused}{limit} // 0) == 2;
+        sleep 0.05;
+    }
+    is($z->{busy}{handshakes_refused}{limit}, 2,
+        'error page: the next one counted too');
+    is($z->{plain}{handshakes_refused}{limit} // 0, 0,
+        'no ws_pass: not counted as a refused WebSocket handshake');
 }
 
 # ---------------------------------------------------------------------------
