@@ -1381,7 +1381,7 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
     int             rc, paused, gate_off;
     size_t          i, k, cut, limit, iter, piece, sent, send_max, whole,
                     next_ping;
-    uint64_t        rs, begun;
+    uint64_t        rs, begun, ahead;
     unsigned char  *mem, *s_pos, *s_fwd, *s_scan, *s_last;
     oframe_t        g;
     ws_buf_t        b;
@@ -1558,6 +1558,10 @@ relay(const settings_t *st, const unsigned char *in, size_t n, run_t *run)
             CHECK(b.scan < b.last);
             CHECK((*b.scan & 0x0f) == WS_OP_TEXT
                   || (*b.scan & 0x0f) == WS_OP_BINARY);
+
+            /* what a message limit would grant: read only within b */
+            ahead = ws_messages_ahead(&p, &b, 64);
+            CHECK(ahead >= 1 && ahead <= 64);
 
             run->gates++;
             p.max_messages += st->gate;

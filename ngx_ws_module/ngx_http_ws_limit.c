@@ -82,8 +82,8 @@ struct ngx_http_ws_limits_s {
 
 
 static ngx_int_t ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t,
-    ngx_uint_t kind, ngx_uint_t i, uint64_t amount, ngx_msec_t *wait,
-    uint64_t *room);
+    ngx_uint_t kind, ngx_uint_t i, uint64_t amount, uint64_t want,
+    ngx_msec_t *wait, uint64_t *room);
 static void ngx_http_ws_limit_wait(ngx_http_ws_tunnel_t *t, ngx_uint_t i,
     ngx_uint_t kind, ngx_msec_t wait, uint64_t excess);
 static ngx_http_ws_limit_node_t *ngx_http_ws_limit_lookup(
@@ -287,7 +287,7 @@ ngx_http_ws_limit_end(ngx_http_ws_tunnel_t *t)
 ngx_int_t
 ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 {
-    uint64_t               owed, grant;
+    uint64_t               owed, want, grant;
     ngx_int_t              rc;
     ngx_msec_t             wait;
     ws_parser_t           *p;
@@ -298,11 +298,11 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
      * begin; NGX_AGAIN, not yet (the timer wakes the relay); NGX_DECLINED,
      * ws_limit_action close.
      *
-     * As many messages are granted as the bucket holds now (up to
-     * NGX_HTTP_WS_LIMIT_GRANT), for the bytes already read only, and all
-     * of them are charged at once, under the zone's lock, as if each had
+     * As many messages are granted as the bucket holds now and begin in
+     * the bytes already read (up to NGX_HTTP_WS_LIMIT_GRANT), and all of
+     * them are charged at once, under the zone's lock, as if each had
      * been asked for: connections of one key in other workers find the
-     * bucket as full as it is.  When the scan ends, what was granted and
+     * bucket as full as it is, and not fuller.  When the scan ends, what was granted and
      * not begun is given back (ngx_http_ws_limit_settle()): the gate is
      * met once per read rather than once per message.
      */
@@ -326,8 +326,12 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
     owed = (p->messages > ls->charged[i]) ? p->messages - ls->charged[i]
                                           : 0;
 
+    /* no more than begin in what was read: the bucket is shared */
+
+    want = ws_messages_ahead(p, &t->dir[i].buf, NGX_HTTP_WS_LIMIT_GRANT);
+
     rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_MSGS, i, owed + 1,
-                                  &wait, &grant);
+                                  want, &wait, &grant);
 
     ls->charged[i] = p->messages;
 
@@ -421,8 +425,8 @@ ngx_http_ws_limit_read(ngx_http_ws_tunnel_t *t, ngx_uint_t i, size_t size)
         return size;
     }
 
-    rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_BYTES, i, 0, &wait,
-                                  &room);
+    rc = ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_BYTES, i, 0, 0,
+                                  &wait, &room);
 
     if (rc == NGX_DECLINED) {
         return NGX_ERROR;
@@ -444,8 +448,8 @@ ngx_http_ws_limit_took(ngx_http_ws_tunnel_t *t, ngx_uint_t i, size_t n)
 
     /* what was read is charged; the next read waits if it was too much */
 
-    (void) ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_BYTES, i, n, &wait,
-                                    &room);
+    (void) ngx_http_ws_limit_charge(t, NGX_HTTP_WS_LIMIT_BYTES, i, n, 0,
+                                    &wait, &room);
 }
 
 
@@ -509,7 +513,8 @@ ngx_http_ws_limit_waiting(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
 
 static ngx_int_t
 ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
-    ngx_uint_t i, uint64_t amount, ngx_msec_t *wait, uint64_t *room)
+    ngx_uint_t i, uint64_t amount, uint64_t want, ngx_msec_t *wait,
+    uint64_t *room)
 {
     uint64_t                   drained, excess, *ep;
     ngx_int_t                  rc;
@@ -524,9 +529,9 @@ ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
      * what comes is let through while the excess is at most the burst.
      * amount 0: only whether something may come, and how much (room).
      * Messages: amount - 1 that came before are charged, and one asked
-     * for; if it may come, as many as the bucket lets through one by one
-     * (up to NGX_HTTP_WS_LIMIT_GRANT) are charged and their number is in
-     * room (0 if none was charged).
+     * for; if it may come, as many as the bucket lets through one by one,
+     * up to want, are charged and their number is in room (0 if none
+     * was charged).
      */
 
     ls = t->limits;
@@ -597,7 +602,7 @@ ngx_http_ws_limit_charge(ngx_http_ws_tunnel_t *t, ngx_uint_t kind,
         if (amount) {
             /* each lets the next through while the excess is <= burst */
             amount = 1 + (lc->burst - excess) / lc->cost;
-            amount = ngx_min(amount, NGX_HTTP_WS_LIMIT_GRANT);
+            amount = ngx_min(amount, ngx_max(want, 1));
         }
 
         *room = amount;

@@ -273,6 +273,16 @@ int ws_scan(ws_parser_t *p, ws_buf_t *b);
  */
 int ws_message_pending(const ws_parser_t *p);
 
+/*
+ * At the gate (p->gated): how many messages begin in the bytes read, from
+ * b->scan on, up to max (at least 1, the one at the gate); the headers are
+ * only glanced at (ws_scan() checks them), a header cut by the end of the
+ * read counted if its first byte begins a message.  What a message limit
+ * grants, so that it holds no more of a bucket than the read can use.
+ */
+uint64_t ws_messages_ahead(const ws_parser_t *p, const ws_buf_t *b,
+    uint64_t max);
+
 /* 1 if nothing cleared is unsent and the output is at a frame boundary */
 int ws_at_boundary(ws_parser_t *p, ws_buf_t *b);
 

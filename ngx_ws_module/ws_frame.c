@@ -532,6 +532,70 @@ ws_message_pending(const ws_parser_t *p)
 }
 
 
+uint64_t
+ws_messages_ahead(const ws_parser_t *p, const ws_buf_t *b, uint64_t max)
+{
+    size_t                left, hlen;
+    uint64_t              n, len;
+    unsigned              op, in_msg, i;
+    const unsigned char  *q;
+
+    n = 0;
+    in_msg = (p->msg_opcode != 0);
+    q = b->scan;
+
+    while (n < max && q < b->last) {
+
+        op = q[0] & 0x0f;
+
+        if ((op == WS_OP_TEXT || op == WS_OP_BINARY) && !in_msg) {
+            n++;
+            in_msg = !(q[0] & 0x80);
+
+        } else if (op == WS_OP_CONT && (q[0] & 0x80)) {
+            in_msg = 0;
+        }
+
+        left = (size_t) (b->last - q);
+
+        if (left < 2) {
+            break;
+        }
+
+        len = q[1] & 0x7f;
+        hlen = 2 + ((q[1] & 0x80) ? 4 : 0);
+
+        if (len == 126) {
+            hlen += 2;
+
+        } else if (len == 127) {
+            hlen += 8;
+        }
+
+        if (left < hlen) {
+            break;
+        }
+
+        if (len >= 126) {
+            len = 0;
+
+            for (i = 2; i < ((q[1] & 0x7f) == 126 ? 4u : 10u); i++) {
+                len = (len << 8) | q[i];
+            }
+        }
+
+        if (len > left - hlen) {
+            /* the payload goes on beyond what was read */
+            break;
+        }
+
+        q += hlen + (size_t) len;
+    }
+
+    return n ? n : 1;
+}
+
+
 static int
 ws_header_error(ws_parser_t *p, unsigned code, const char *error)
 {

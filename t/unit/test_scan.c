@@ -3157,6 +3157,54 @@ test_gate(void)
     CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
     CHECK(p.frames == 4 && p.messages == 2 && b.fwd == b.last);
 
+    /*
+     * the messages that begin in what was read, from the gate on: text
+     * and binary frames outside a fragmented message, a cut header whose
+     * first byte begins one; not continuations or control frames, and
+     * nothing beyond a payload that goes on past the read
+     */
+    build_client = 1;
+    s.len = 0;
+    put_str(&s, 1, WS_OP_TEXT, "one");
+    put_str(&s, 1, WS_OP_PING, "");
+    put_str(&s, 0, WS_OP_BINARY, "two, ");
+    put_str(&s, 0, WS_OP_CONT, "fragmented");
+    put_str(&s, 1, WS_OP_PONG, "");
+    put_str(&s, 1, WS_OP_CONT, "");
+    put_frame(&s, 1, WS_OP_BINARY, big, 300);
+    m1 = s.len;
+    put_str(&s, 1, WS_OP_TEXT, "four");
+    m2 = s.len;
+    put_frame(&s, 1, WS_OP_BINARY, big, 70000);
+    m3 = s.len;
+    put_str(&s, 1, WS_OP_TEXT, "beyond");
+
+    ws_parser_init(&p, 1, 1, 0, 0);
+    buf_init(&b, 140000);
+    p.limited = 1;
+    p.max_messages = 0;
+
+    buf_recv(&b, s.data, s.len);
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(p.gated && b.scan == b.start);
+    CHECK_EQ(ws_messages_ahead(&p, &b, 64), 6);
+    CHECK_EQ(ws_messages_ahead(&p, &b, 2), 2);
+    b.last = b.start + m1 + 1;                /* a cut header */
+    CHECK_EQ(ws_messages_ahead(&p, &b, 64), 4);
+    b.last = b.start + m1;
+    CHECK_EQ(ws_messages_ahead(&p, &b, 64), 3);
+    b.last = b.start + m2 + 1000;             /* a payload read in part */
+    CHECK_EQ(ws_messages_ahead(&p, &b, 64), 5);
+    b.last = b.start + m3;
+    CHECK_EQ(ws_messages_ahead(&p, &b, 64), 5);
+    b.last = b.start + 1;                     /* the gate's first byte */
+    CHECK_EQ(ws_messages_ahead(&p, &b, 64), 1);
+
+    b.last = b.start + s.len;
+    p.max_messages = 6;
+    CHECK_EQ(ws_scan(&p, &b), WS_SCAN_OK);
+    CHECK(!p.gated && p.messages == 6 && b.scan == b.last);
+
     bytes_free(&s);
     unit_ctx = "";
 }
