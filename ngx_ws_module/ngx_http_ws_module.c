@@ -23,6 +23,7 @@ static ngx_int_t ngx_http_ws_header_variable(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_ws_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ws_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ws_passed_handler(ngx_http_request_t *r);
 static void *ngx_http_ws_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ws_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -678,8 +679,7 @@ static ngx_int_t
 ngx_http_ws_reject_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_uint_t               passed;
-    ngx_http_ws_loc_conf_t  *wlcf;
+    ngx_uint_t  passed;
 
     /*
      * The module's refusals set the value themselves
@@ -697,9 +697,7 @@ ngx_http_ws_reject_variable(ngx_http_request_t *r,
     v->not_found = 0;
     ngx_str_set(v, "");
 
-    wlcf = ngx_http_get_module_loc_conf(r, ngx_http_ws_module);
-
-    if ((wlcf->upstream.upstream || wlcf->ws_lengths || passed)
+    if (passed
         && (r->main->limit_req_status == NGX_HTTP_WS_LIMIT_REQ_REJECTED
             || r->main->limit_conn_status == NGX_HTTP_WS_LIMIT_CONN_REJECTED))
     {
@@ -818,7 +816,9 @@ u_char     ngx_http_ws_pass_mark[1];
 static ngx_int_t
 ngx_http_ws_init(ngx_conf_t *cf)
 {
-    ngx_str_t  name = ngx_string("ws_reject_reason");
+    ngx_str_t                   name = ngx_string("ws_reject_reason");
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
 
     ngx_http_ws_reject_index = ngx_http_get_variable_index(cf, &name);
 
@@ -840,7 +840,40 @@ ngx_http_ws_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /* registered last: runs first in the access phase */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ws_passed_handler;
+
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ws_passed_handler(ngx_http_request_t *r)
+{
+    ngx_http_variable_value_t  *v;
+
+    /*
+     * limit_req and limit_conn, in the preaccess phase, let the request
+     * through: the mark of ngx_http_ws_mark_pass() is taken back, so that
+     * a refusal of a later phase that error_page sends to a location with
+     * limits of its own is not taken for theirs
+     */
+
+    v = &r->variables[ngx_http_ws_reject_index];
+
+    if (!v->valid && !v->not_found && v->data == ngx_http_ws_pass_mark) {
+        v->data = NULL;
+    }
+
+    return NGX_DECLINED;
 }
 
 

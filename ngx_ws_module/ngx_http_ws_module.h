@@ -348,8 +348,9 @@ ngx_http_ws_set_reject_value(ngx_http_request_t *r, u_char *data,
 /*
  * A request in a ws_pass location leaves this mark in the slot of
  * $ws_reject_reason before limit_req and limit_conn run (not a value: the
- * variable is still evaluated when asked for), so that their refusal is
- * told apart after error_page sends it to another location.
+ * variable is still evaluated when asked for), and the access phase takes
+ * it back: a refusal of theirs is told apart from one elsewhere, also
+ * after error_page sends it to another location.
  */
 
 extern u_char  ngx_http_ws_pass_mark[];

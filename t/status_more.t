@@ -5,7 +5,8 @@
 # as the clients' (nginx_ws_pings_sent_total, nginx_ws_ping_rtt_seconds,
 # as $ws_pings and $ws_ping_rtt); a handshake that limit_req refuses and
 # error_page redirects is counted as refused by a limit, one in a location
-# without ws_pass is not; 120 workers with 64 zone names each have a slot.
+# without ws_pass (nested in a ws_pass one, or the error page of a "deny")
+# is not; 120 workers with 64 zone names each have a slot.
 
 use strict;
 use warnings;
@@ -25,7 +26,27 @@ my $lp = $l->sockport;
 $t->run(http => <<"HTTP", server => <<"SERVER");
     limit_req_zone \$binary_remote_addr zone=busy:1m rate=1r/m;
     limit_req_zone \$binary_remote_addr zone=plain:1m rate=1r/m;
+    limit_req_zone \$binary_remote_addr zone=nested:1m rate=1r/m;
+    limit_req_zone \$binary_remote_addr zone=errpage:1m rate=1r/m;
 HTTP
+        location /outer/ {
+            ws_pass http://127.0.0.1:$lp;
+            location /outer/static/ {
+                ws_status_zone nested;
+                limit_req zone=nested;
+                root /nonexistent;
+            }
+        }
+        location /denied/ {
+            ws_pass http://127.0.0.1:$lp;
+            deny all;
+            error_page 403 /denied-page;
+        }
+        location = /denied-page {
+            ws_status_zone errpage;
+            limit_req zone=errpage;
+            root /nonexistent;
+        }
         location /plain/ {
             ws_status_zone plain;
             limit_req zone=plain;
@@ -128,6 +149,32 @@ sub workers {
         'error page: the next one counted too');
     is($z->{plain}{handshakes_refused}{limit} // 0, 0,
         'no ws_pass: not counted as a refused WebSocket handshake');
+}
+
+# a location nested in a ws_pass one inherits its upstream, not ws_pass;
+# a handshake that "deny" refuses in a ws_pass location, sent to an error
+# page that limit_req refuses: neither is refused by a limit in ws_pass
+
+{
+    my %st;
+    for my $path (qw(/outer/static/a /outer/static/b /denied/a /denied/b)) {
+        $t->mark;
+        my $c = $t->client_handshake(path => $path);
+        $st{$path} = parse_head(read_head($c, 10) // '')->{status};
+        close $c;
+        my $e = $t->access_entry($path);
+        is($e && $e->{reject}, '', "$path: \$ws_reject_reason not limit")
+            or diag($e && $e->{line});
+    }
+    is("@st{qw(/outer/static/a /outer/static/b)}", '404 503',
+        'nested location: the second refused by limit_req');
+    is("@st{qw(/denied/a /denied/b)}", '404 503',
+        'denied: the second error page refused by its limit_req');
+    my $z = status_json()->{zones};
+    is($z->{nested}{handshakes_refused}{limit} // 0, 0,
+        'nested location: not counted as refused by a limit');
+    is($z->{errpage}{handshakes_refused}{limit} // 0, 0,
+        'denied: not counted as refused by a limit');
 }
 
 # ---------------------------------------------------------------------------
