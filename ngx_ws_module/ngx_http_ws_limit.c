@@ -302,9 +302,10 @@ ngx_http_ws_limit_message(ngx_http_ws_tunnel_t *t, ngx_uint_t i)
      * the bytes already read (up to NGX_HTTP_WS_LIMIT_GRANT), and all of
      * them are charged at once, under the zone's lock, as if each had
      * been asked for: connections of one key in other workers find the
-     * bucket as full as it is, and not fuller.  When the scan ends, what was granted and
-     * not begun is given back (ngx_http_ws_limit_settle()): the gate is
-     * met once per read rather than once per message.
+     * bucket as full as it is, and not fuller.  When the scan ends, what
+     * was granted and not begun is given back
+     * (ngx_http_ws_limit_settle()): the gate is met once per read rather
+     * than once per message.
      */
 
     p = &t->dir[i].parser;
