@@ -320,6 +320,24 @@ my $MSG_UP = 'ws: limiting messages from upstream, excess: 1.000 '
 # 1008 "rate limit", unmasked
 my $RATE_CLOSE = "\x88\x0c\x03\xf0rate limit";
 
+# Test: ws_limit_action close took the client's message: 1001 to the
+# backend instead of it, 1008 "rate limit" to the client; the replies, and
+# both connections closed.
+sub rate_closed {
+    my ($p, $name, $what) = @_;
+    my ($c, $b) = @$p{qw(client backend)};
+    masked_close_ok(read_frame($b, 5), 1001,
+        "$name: the backend gets 1001, not $what");
+    frame_ok(read_frame($c, 5), $RATE_CLOSE,
+        "$name: the client gets 1008 \"rate limit\" for $what");
+    send_all($c, cframe(OP_CLOSE, close_payload(1008)));
+    send_all($b, sframe(OP_CLOSE, close_payload(1001)));
+    expect_eof($c, "$name: client connection closed");
+    expect_eof($b, "$name: backend connection closed");
+    close $c;
+    close $b;
+}
+
 
 # ---------------------------------------------------------------------------
 # throttle: spaced at 1/rate, in order, nothing lost, logged once
@@ -803,17 +821,7 @@ sub split_send {
                 "$name: connection $k: its message passes");
             end_pair($p, "$name: connection $k");
         } else {
-            masked_close_ok(read_frame($b, 5), 1001,
-                "$name: connection $k: the backend gets 1001, not the "
-                . 'message');
-            frame_ok(read_frame($c, 5), $RATE_CLOSE,
-                "$name: connection $k: the client gets 1008 \"rate limit\"");
-            send_all($c, cframe(OP_CLOSE, close_payload(1008)));
-            send_all($b, sframe(OP_CLOSE, close_payload(1001)));
-            expect_eof($c, "$name: connection $k: client connection closed");
-            expect_eof($b, "$name: connection $k: backend connection closed");
-            close $c;
-            close $b;
+            rate_closed($p, "$name: connection $k", 'its message');
         }
     }
 }
@@ -828,16 +836,7 @@ sub split_send {
         frames_are([read_frame($b, 5)], [$m], "$name: $m passes");
     }
     split_send($c, cframe(OP_TEXT, 'cc 5'));
-    masked_close_ok(read_frame($b, 5), 1001,
-        "$name: the backend gets 1001, not the fifth message");
-    frame_ok(read_frame($c, 5), $RATE_CLOSE,
-        "$name: the client gets 1008 \"rate limit\" for the fifth");
-    send_all($c, cframe(OP_CLOSE, close_payload(1008)));
-    send_all($b, sframe(OP_CLOSE, close_payload(1001)));
-    expect_eof($c, "$name: client connection closed");
-    expect_eof($b, "$name: backend connection closed");
-    close $c;
-    close $b;
+    rate_closed($p, $name, 'the fifth message');
 }
 
 # a zone of 32k holds a few keys of 3000 bytes: a key that does not fit is
